@@ -42,6 +42,9 @@ dev_inputs=(pyproject.toml infra/bootstrap.sh)
 if ! up_to_date dev "${dev_inputs[@]}"; then
   echo "==> installing the project and its dev tools (.local/venvs/dev)"
   install_venv dev "$python313" -e ".[dev]"
+  # The source folders on sys.path, so packages added later import without a reinstall.
+  site_packages=$("$venvs/dev/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  printf '%s\n' "$root/functions" "$root/infra" >"$site_packages/sheetflow-sources.pth"
   mark_done dev "${dev_inputs[@]}"
 fi
 

@@ -1,0 +1,252 @@
+"""The Lambda runtime inside one execution environment: a Python process on the host.
+
+Run as a script by the interpreter matching the function's runtime (standard library only). It
+imports the handler once, then serves invocations from its parent, the executor in LocalStack:
+
+- commands arrive as frames on the file descriptor named by LOCAL_LAMBDA_CMD_FD,
+- results leave as frames on LOCAL_LAMBDA_RES_FD,
+- the handler's stdout and stderr go to the log pipe the parent reads; after each invocation a
+  marker line tells the parent where that invocation's logs end.
+
+A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON. When the command
+pipe closes (the parent stopped the environment, or LocalStack died, even by SIGKILL) the process
+exits at once, so no environment outlives LocalStack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import queue
+import resource
+import struct
+import sys
+import threading
+import time
+import traceback
+from typing import IO, Any
+
+FRAME_HEADER = struct.Struct(">I")
+LOG_END_MARKER = "\x00local-lambda-invocation-end\x00"
+# Marks the end of what the runtime printed while importing the handler.
+INIT_LOG_ID = "init"
+
+
+def write_frame(stream: IO[bytes], message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode()
+    stream.write(FRAME_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> dict[str, Any] | None:
+    """Returns the next frame, or None when the other side closed the pipe."""
+    header = _read_exactly(stream, FRAME_HEADER.size)
+    if header is None:
+        return None
+    (length,) = FRAME_HEADER.unpack(header)
+    body = _read_exactly(stream, length)
+    if body is None:
+        return None
+    message: dict[str, Any] = json.loads(body)
+    return message
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = stream.read(size - len(chunks))
+        if not chunk:
+            return None
+        chunks.extend(chunk)
+    return bytes(chunks)
+
+
+class LambdaContext:
+    """The context object AWS's Python runtime passes to a handler."""
+
+    def __init__(self, request_id: str, invoked_function_arn: str, deadline_ms: int) -> None:
+        self.aws_request_id = request_id
+        self.invoked_function_arn = invoked_function_arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(self._deadline_ms - int(time.time() * 1000), 0)
+
+
+class _RequestIdFilter(logging.Filter):
+    """Adds the current request id to log records, as AWS's runtime does."""
+
+    request_id = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+def error_payload(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    # The function's frames only: the runtime's own are not the user's concern.
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename != __file__]
+    return {
+        "errorMessage": str(error),
+        "errorType": error_type or type(error).__name__,
+        "requestId": _REQUEST_ID_FILTER.request_id,
+        "stackTrace": traceback.format_list(frames),
+    }
+
+
+_REQUEST_ID_FILTER = _RequestIdFilter()
+
+
+def configure_logging() -> None:
+    """Root logger as in AWS: tab-separated level, time, request id, message."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_REQUEST_ID_FILTER)
+    handler.setFormatter(
+        logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+            "%Y-%m-%dT%H:%M:%S",
+        )
+    )
+    logging.Formatter.converter = time.gmtime
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "WARNING").upper())
+
+
+def limit_memory() -> None:
+    """The function's memory size becomes the process's address-space limit."""
+    megabytes = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "0") or 0)
+    if megabytes > 0 and os.environ.get("LOCAL_LAMBDA_ENFORCE_MEMORY", "1") == "1":
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def peak_memory_mb() -> int:
+    """Peak resident memory since exec (ru_maxrss would include the parent's, from before exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
+
+
+def load_handler(code_dir: str, handler_spec: str) -> Any:
+    """Imports `module.path.function` with the code directory first on sys.path, as in AWS."""
+    # sys.path[0] is this script's folder: the function must not see the runtime's own files.
+    sys.path[0] = code_dir
+    module_name, _, function_name = handler_spec.rpartition(".")
+    if not module_name:
+        raise RuntimeFault(
+            "Runtime.MalformedHandlerName",
+            f"Bad handler '{handler_spec}': not enough values to unpack (expected 2, got 1)",
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as error:
+        raise RuntimeFault(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
+        ) from error
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        raise RuntimeFault(
+            "Runtime.HandlerNotFound",
+            f"Handler '{function_name}' missing on module '{module_name}'",
+        )
+    return handler
+
+
+class RuntimeFault(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _commands_from(pipe: IO[bytes]) -> queue.Queue[dict[str, Any]]:
+    """Reads commands on a thread, so a closed pipe ends the process even mid-invocation."""
+    commands: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def pump() -> None:
+        while (message := read_frame(pipe)) is not None:
+            commands.put(message)
+        os._exit(0)
+
+    threading.Thread(target=pump, name="command-reader", daemon=True).start()
+    return commands
+
+
+def _end_of_invocation_logs(request_id: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.write(1, f"{LOG_END_MARKER}{request_id}\n".encode())
+
+
+def _run_handler(handler: Any, payload: str, context: LambdaContext) -> dict[str, Any]:
+    try:
+        response = handler(json.loads(payload) if payload else None, context)
+    except Exception as error:
+        payload = error_payload(error)
+        print(
+            f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\n"
+            f"Traceback (most recent call last):\n{''.join(payload['stackTrace'])}",
+            end="",
+            file=sys.stderr,
+        )
+        return {"ok": False, "payload": json.dumps(payload)}
+    try:
+        return {"ok": True, "payload": json.dumps(response)}
+    except (TypeError, ValueError) as error:
+        marshal_error = RuntimeFault("Runtime.MarshalError", f"Unable to marshal response: {error}")
+        return {"ok": False, "payload": json.dumps(error_payload(marshal_error, "Runtime.MarshalError"))}
+
+
+def serve() -> None:
+    results = os.fdopen(int(os.environ.pop("LOCAL_LAMBDA_RES_FD")), "wb")
+    commands = _commands_from(os.fdopen(int(os.environ.pop("LOCAL_LAMBDA_CMD_FD")), "rb"))
+    code_dir = os.environ["LAMBDA_TASK_ROOT"]
+    os.chdir(code_dir)
+    limit_memory()
+    configure_logging()
+
+    started = time.perf_counter()
+    try:
+        handler = load_handler(code_dir, os.environ["_HANDLER"])
+    except Exception as error:
+        # Import failures and exceptions raised by the module's top-level code, as AWS reports them.
+        error_type = error.error_type if isinstance(error, RuntimeFault) else None
+        payload = error_payload(error, error_type)
+        print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr)
+        _end_of_invocation_logs(INIT_LOG_ID)
+        write_frame(results, {"type": "init_error", "error": payload})
+        return
+    init_ms = (time.perf_counter() - started) * 1000
+    _end_of_invocation_logs(INIT_LOG_ID)
+    write_frame(results, {"type": "ready", "init_ms": init_ms})
+
+    while True:
+        command = commands.get()
+        request_id = command["request_id"]
+        _REQUEST_ID_FILTER.request_id = request_id
+        os.environ["_X_AMZN_TRACE_ID"] = command.get("trace_id") or ""
+        context = LambdaContext(request_id, command["invoked_function_arn"], command["deadline_ms"])
+        started = time.perf_counter()
+        outcome = _run_handler(handler, command["payload"], context)
+        duration_ms = (time.perf_counter() - started) * 1000
+        _end_of_invocation_logs(request_id)
+        max_rss_mb = peak_memory_mb()
+        write_frame(
+            results,
+            {"type": "result", **outcome, "duration_ms": duration_ms, "max_rss_mb": max_rss_mb},
+        )
+
+
+if __name__ == "__main__":
+    serve()
