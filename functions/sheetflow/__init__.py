@@ -1,0 +1,1 @@
+"""sheetflow: spreadsheet processing as serverless event functions."""

@@ -1,0 +1,127 @@
+"""Configuration from environment variables, parsed once per function into typed values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is required")
+    return value
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"environment variable {name} must be at least {minimum}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    table_name: str
+    bucket_name: str
+    results_bucket: str
+    queue_url: str
+    dlq_url: str
+    max_upload_bytes: int
+    retention_hours: int
+    presign_expiry_seconds: int
+    result_url_expiry_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
+        bucket = _required(env, "BUCKET_NAME")
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            bucket_name=bucket,
+            results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
+            queue_url=_required(env, "QUEUE_URL"),
+            dlq_url=_required(env, "DLQ_URL"),
+            max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
+            presign_expiry_seconds=_integer(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
+            result_url_expiry_seconds=_integer(env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    table_name: str
+    bucket_name: str
+    results_bucket: str
+    queue_url: str
+    max_upload_bytes: int
+    max_uncompressed_bytes: int
+    retention_hours: int
+    retry_base_seconds: int
+    retry_max_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
+        bucket = _required(env, "BUCKET_NAME")
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            bucket_name=bucket,
+            results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
+            queue_url=_required(env, "QUEUE_URL"),
+            max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            max_uncompressed_bytes=_integer(
+                env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
+            ),
+            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
+            retry_base_seconds=_integer(env, "RETRY_BASE_SECONDS", 30),
+            retry_max_seconds=_integer(env, "RETRY_MAX_SECONDS", 900),
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetterConfig:
+    table_name: str
+    bucket_name: str
+    max_receive_count: int
+    retention_hours: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeadLetterConfig:
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            bucket_name=_required(env, "BUCKET_NAME"),
+            max_receive_count=_integer(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
+            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class CleanupConfig:
+    table_name: str
+    bucket_name: str
+    results_bucket: str
+    retention_hours: int
+    page_size: int
+    safety_margin_ms: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CleanupConfig:
+        bucket = _required(env, "BUCKET_NAME")
+        return cls(
+            table_name=_required(env, "TABLE_NAME"),
+            bucket_name=bucket,
+            results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
+            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
+            page_size=_integer(env, "CLEANUP_PAGE_SIZE", 50, minimum=1),
+            safety_margin_ms=_integer(env, "CLEANUP_SAFETY_MARGIN_MS", 10_000),
+        )

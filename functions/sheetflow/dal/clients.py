@@ -1,0 +1,47 @@
+"""AWS clients, created on first use and reused by the warm Lambda environment.
+
+Endpoints come from the standard SDK environment (AWS_ENDPOINT_URL and friends), so the same code
+reaches AWS or a local emulator without a switch of its own.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=5,
+    read_timeout=30,
+    signature_version="s3v4",
+)
+
+
+@cache
+def s3_client() -> S3Client:
+    return boto3.client("s3", config=_CONFIG)
+
+
+@cache
+def sqs_client() -> SQSClient:
+    return boto3.client("sqs", config=_CONFIG)
+
+
+@cache
+def dynamodb_resource() -> DynamoDBServiceResource:
+    return boto3.resource("dynamodb", config=_CONFIG)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch credentials and mocks between cases)."""
+    s3_client.cache_clear()
+    sqs_client.cache_clear()
+    dynamodb_resource.cache_clear()

@@ -1,0 +1,100 @@
+"""S3: uploads, downloads, results, presigned URLs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from sheetflow.dal.clients import s3_client
+from sheetflow.dal.errors import dependency_call, error_code
+from sheetflow.logic.errors import TransientError
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+
+_MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+class ObjectMissingError(Exception):
+    """The object named by a message is not (or no longer) in the bucket."""
+
+
+def object_size(bucket: str, key: str) -> int:
+    """Size in bytes; ObjectMissingError for a missing key, TransientError for other failures."""
+    with dependency_call(f"HeadObject s3://{bucket}/{key}"), _missing_as(bucket, key):
+        head = s3_client().head_object(Bucket=bucket, Key=key)
+    return int(head["ContentLength"])
+
+
+def download(bucket: str, key: str, destination: Path) -> None:
+    """Stream the object to a local file (never held whole in memory)."""
+    with dependency_call(f"GetObject s3://{bucket}/{key}"), _missing_as(bucket, key):
+        s3_client().download_file(bucket, key, str(destination))
+
+
+@contextmanager
+def _missing_as(bucket: str, key: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        if error_code(exc) in _MISSING_OBJECT_CODES:
+            raise ObjectMissingError(f"s3://{bucket}/{key} does not exist") from exc
+        raise
+
+
+def put_upload(bucket: str, key: str, data: bytes, filename: str) -> None:
+    with dependency_call(f"PutObject s3://{bucket}/{key}"):
+        s3_client().put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=XLSX_MEDIA_TYPE,
+            Metadata={"original-filename": filename.encode("ascii", "replace").decode()},
+        )
+
+
+def put_json(bucket: str, key: str, document: dict[str, Any]) -> None:
+    body = json.dumps(document, separators=(",", ":"), default=str).encode()
+    with dependency_call(f"PutObject s3://{bucket}/{key}"):
+        s3_client().put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+def delete_objects(bucket: str, keys: list[str]) -> int:
+    """Delete keys (missing ones count as deleted: deletion is idempotent)."""
+    if not keys:
+        return 0
+    with dependency_call(f"DeleteObjects s3://{bucket}"):
+        response = s3_client().delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+        )
+    errors = response.get("Errors", [])
+    if errors:
+        first = errors[0]
+        raise TransientError(
+            f"DeleteObjects s3://{bucket} failed for {len(errors)} keys, first "
+            f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+        )
+    return len(keys)
+
+
+def presigned_put_url(bucket: str, key: str, expires_in: int) -> str:
+    with dependency_call("presign PutObject"):
+        return s3_client().generate_presigned_url(
+            "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+
+def presigned_get_url(bucket: str, key: str, expires_in: int) -> str:
+    with dependency_call("presign GetObject"):
+        return s3_client().generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+
+def bucket_reachable(bucket: str) -> None:
+    """Raise TransientError when the bucket cannot be reached."""
+    with dependency_call(f"HeadBucket {bucket}"):
+        s3_client().head_bucket(Bucket=bucket)

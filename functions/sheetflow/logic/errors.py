@@ -1,0 +1,42 @@
+"""Error codes and the two kinds of processing failure: permanent (the file) and transient."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Codes recorded on a FAILED task and returned by the API."""
+
+    # Problems with the file itself: permanent, never retried.
+    EMPTY_FILE = "EMPTY_FILE"
+    TOO_LARGE = "TOO_LARGE"
+    NOT_XLSX = "NOT_XLSX"
+    CORRUPT = "CORRUPT"
+    ENCRYPTED = "ENCRYPTED"
+    ZIP_BOMB = "ZIP_BOMB"
+    TOO_MANY_ENTRIES = "TOO_MANY_ENTRIES"
+    XML_ATTACK = "XML_ATTACK"
+    SOURCE_MISSING = "SOURCE_MISSING"
+    # Problems with the worker's own dependencies: transient, retried with backoff.
+    DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+    # Set by the dead-letter function when retries ran out.
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+
+
+class PermanentError(Exception):
+    """The file cannot be processed, now or ever: the task fails and the message is consumed."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class TransientError(Exception):
+    """A dependency failed; the same message may succeed later, so it is retried."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.DEPENDENCY_UNAVAILABLE) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -1,0 +1,108 @@
+"""Task listing parameters: status filter, page size and the opaque pagination token.
+
+Listing walks the status index one status at a time (newest first), so no request scans the
+table. The token records which status the next page continues in and where.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sheetflow.logic.task import TaskStatus
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+LISTING_ORDER: tuple[TaskStatus, ...] = (
+    TaskStatus.AWAITING_UPLOAD,
+    TaskStatus.QUEUED,
+    TaskStatus.PROCESSING,
+    TaskStatus.SUCCEEDED,
+    TaskStatus.FAILED,
+)
+_KEY_ATTRIBUTES = frozenset({"task_id", "status", "created_at"})
+
+
+class ListingRequestError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where a page starts: a status and, within it, the index key to resume after."""
+
+    status: TaskStatus
+    start_key: dict[str, str] | None = None
+
+
+def parse_status(value: str | None) -> TaskStatus | None:
+    if value is None or value == "":
+        return None
+    try:
+        return TaskStatus(value.upper())
+    except ValueError:
+        allowed = ", ".join(status.value for status in TaskStatus)
+        raise ListingRequestError(
+            "INVALID_STATUS", f"Unknown status {value!r}: use one of {allowed}."
+        ) from None
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+        raise ListingRequestError(
+            "INVALID_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {value!r}."
+        )
+    return int(value)
+
+
+def encode_token(cursor: PageCursor) -> str:
+    document = {"s": cursor.status.value, "k": cursor.start_key}
+    raw = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str, status_filter: TaskStatus | None) -> PageCursor:
+    invalid = ListingRequestError(
+        "INVALID_TOKEN", "The pagination token is not one this API issued: start without it."
+    )
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        document: Any = json.loads(raw)
+        status = TaskStatus(document["s"])
+        start_key = document["k"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise invalid from None
+    if status_filter is not None and status is not status_filter:
+        raise invalid
+    if start_key is not None and not _is_index_key(start_key, status):
+        raise invalid
+    return PageCursor(status=status, start_key=start_key)
+
+
+def _is_index_key(value: Any, status: TaskStatus) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == _KEY_ATTRIBUTES
+        and all(isinstance(item, str) for item in value.values())
+        and value["status"] == status.value
+    )
+
+
+def first_cursor(status_filter: TaskStatus | None) -> PageCursor:
+    return PageCursor(status=status_filter or LISTING_ORDER[0])
+
+
+def next_status(status: TaskStatus, status_filter: TaskStatus | None) -> TaskStatus | None:
+    """The status listed after `status` is exhausted, or None at the end of the listing."""
+    if status_filter is not None:
+        return None
+    position = LISTING_ORDER.index(status)
+    return LISTING_ORDER[position + 1] if position + 1 < len(LISTING_ORDER) else None

@@ -1,0 +1,95 @@
+"""Turns a queue message body into the objects to process.
+
+Two shapes reach the worker: the upload API's task message `{"task_id", "bucket", "key"}` and
+S3 event notifications (ObjectCreated records, plus the `s3:TestEvent` S3 sends when a
+notification is configured, which carries nothing to do).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from sheetflow.logic.task import filename_from_key, is_valid_task_id, task_id_for_object
+
+
+class MessageFormatError(ValueError):
+    """The body is neither a task message nor an S3 notification."""
+
+
+@dataclass(frozen=True)
+class ObjectJob:
+    """One uploaded object to process, with the task it belongs to."""
+
+    task_id: str
+    bucket: str
+    key: str
+    size: int | None = None
+    # True when the task record may not exist yet (a file put straight into the bucket).
+    from_notification: bool = False
+
+    @property
+    def filename(self) -> str:
+        return filename_from_key(self.key)
+
+
+def task_message(task_id: str, bucket: str, key: str) -> str:
+    return json.dumps({"task_id": task_id, "bucket": bucket, "key": key})
+
+
+def parse_message(body: str) -> list[ObjectJob]:
+    """The jobs in one message body; an empty list for events that carry nothing to do."""
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise MessageFormatError(f"message body is not JSON: {exc.msg}") from exc
+    if not isinstance(document, dict):
+        raise MessageFormatError("message body is not a JSON object")
+    if document.get("Event") == "s3:TestEvent":
+        return []
+    if "Records" in document:
+        return _jobs_from_notification(document["Records"])
+    if "task_id" in document:
+        return [_job_from_task_message(document)]
+    raise MessageFormatError("message is neither a task message nor an S3 notification")
+
+
+def _job_from_task_message(document: dict[str, Any]) -> ObjectJob:
+    task_id, bucket, key = document.get("task_id"), document.get("bucket"), document.get("key")
+    if not (isinstance(task_id, str) and isinstance(bucket, str) and isinstance(key, str)):
+        raise MessageFormatError("task message needs string task_id, bucket and key")
+    if not is_valid_task_id(task_id):
+        raise MessageFormatError(f"task message has a malformed task_id {task_id!r}")
+    return ObjectJob(task_id=task_id, bucket=bucket, key=key)
+
+
+def _jobs_from_notification(records: Any) -> list[ObjectJob]:
+    if not isinstance(records, list):
+        raise MessageFormatError("S3 notification Records is not a list")
+    jobs = []
+    for record in records:
+        if not isinstance(record, dict) or not str(record.get("eventName", "")).startswith(
+            "ObjectCreated:"
+        ):
+            continue
+        try:
+            bucket = record["s3"]["bucket"]["name"]
+            s3_object = record["s3"]["object"]
+            # Keys arrive URL-encoded, with spaces as '+'.
+            key = unquote_plus(s3_object["key"])
+        except (KeyError, TypeError) as exc:
+            raise MessageFormatError(f"S3 notification record lacks {exc}") from exc
+        marker = str(s3_object.get("sequencer") or s3_object.get("eTag") or "")
+        size = s3_object.get("size")
+        jobs.append(
+            ObjectJob(
+                task_id=task_id_for_object(bucket, key, marker),
+                bucket=bucket,
+                key=key,
+                size=size if isinstance(size, int) else None,
+                from_notification=True,
+            )
+        )
+    return jobs

@@ -1,0 +1,155 @@
+"""The task record and its state machine.
+
+QUEUED -> PROCESSING -> SUCCEEDED | FAILED, and AWAITING_UPLOAD -> QUEUED for presigned uploads.
+A PROCESSING task whose lease has lapsed (its worker failed transiently or died) may be claimed
+again by a redelivery, which increments `attempts`. Storage enforces each transition with a
+conditional write on the status and attempt it was read with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+TASK_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_PREFIX = "uploads/"
+RESULT_PREFIX = "results/"
+
+
+class TaskStatus(StrEnum):
+    AWAITING_UPLOAD = "AWAITING_UPLOAD"
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+FINISHED_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED})
+
+ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.AWAITING_UPLOAD: frozenset({TaskStatus.QUEUED, TaskStatus.FAILED}),
+    TaskStatus.QUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED}),
+    # PROCESSING -> PROCESSING is a retry: attempt n+1 after attempt n released or lapsed.
+    TaskStatus.PROCESSING: frozenset(
+        {TaskStatus.PROCESSING, TaskStatus.SUCCEEDED, TaskStatus.FAILED}
+    ),
+    TaskStatus.SUCCEEDED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+}
+
+
+def can_transition(current: TaskStatus, target: TaskStatus) -> bool:
+    return target in ALLOWED_TRANSITIONS[current]
+
+
+def new_task_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_valid_task_id(value: str) -> bool:
+    return bool(TASK_ID_PATTERN.match(value))
+
+
+def task_id_for_object(bucket: str, key: str, version_marker: str) -> str:
+    """The task id of an object that arrived without a task.
+
+    `uploads/<task_id>/...` keeps the id chosen at presign time; any other key gets an id derived
+    from bucket, key and the event's sequencer or ETag, so duplicate notifications of one upload
+    map to one task while a later overwrite of the same key becomes a new task.
+    """
+    parts = key.split("/")
+    if len(parts) >= 3 and f"{parts[0]}/" == UPLOAD_PREFIX and is_valid_task_id(parts[1]):
+        return parts[1]
+    digest = hashlib.sha256(f"{bucket}\n{key}\n{version_marker}".encode()).hexdigest()
+    return digest[:32]
+
+
+def upload_key(task_id: str, safe_filename: str) -> str:
+    return f"{UPLOAD_PREFIX}{task_id}/{safe_filename}"
+
+
+def result_key(task_id: str) -> str:
+    return f"{RESULT_PREFIX}{task_id}.json"
+
+
+def isoformat(moment: datetime) -> str:
+    """UTC timestamps as fixed-width ISO strings, so they sort correctly as DynamoDB strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TaskError:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: str
+    status: TaskStatus
+    created_at: str
+    updated_at: str
+    expires_at: int
+    bucket: str
+    key: str
+    filename: str
+    attempts: int = 0
+    size: int | None = None
+    lease_until: int = 0
+    error: TaskError | None = None
+    last_error: TaskError | None = None
+    summary: dict[str, Any] | None = None
+    result_key: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    def lease_active(self, now_epoch: int) -> bool:
+        return self.status is TaskStatus.PROCESSING and self.lease_until > now_epoch
+
+    def with_status(self, status: TaskStatus, now: datetime) -> Task:
+        if not can_transition(self.status, status):
+            raise ValueError(f"task {self.task_id}: {self.status} -> {status} is not allowed")
+        return replace(self, status=status, updated_at=isoformat(now))
+
+
+def new_task(
+    *,
+    task_id: str,
+    status: TaskStatus,
+    bucket: str,
+    key: str,
+    filename: str,
+    now: datetime,
+    ttl: timedelta,
+    size: int | None = None,
+) -> Task:
+    stamp = isoformat(now)
+    return Task(
+        task_id=task_id,
+        status=status,
+        created_at=stamp,
+        updated_at=stamp,
+        expires_at=int((now + ttl).timestamp()),
+        bucket=bucket,
+        key=key,
+        filename=filename,
+        size=size,
+    )
+
+
+def filename_from_key(key: str) -> str:
+    return key.rsplit("/", 1)[-1] or key
