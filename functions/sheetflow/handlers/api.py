@@ -1,0 +1,212 @@
+"""REST API (API Gateway proxy): uploads, presigned uploads, task status and listing, health."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sheetflow.config import ApiConfig
+from sheetflow.dal.tasks import TaskRepository
+from sheetflow.logic.errors import TransientError
+from sheetflow.logic.listing import (
+    ListingRequestError,
+    decode_token,
+    first_cursor,
+    parse_limit,
+    parse_status,
+)
+from sheetflow.logic.task import is_valid_task_id
+from sheetflow.logic.uploads import UploadRejectedError, decode_body
+from sheetflow.observability import logger, metrics, tracer
+from sheetflow.usecases import health, queries, uploads
+
+app = APIGatewayRestResolver()
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@cache
+def _config() -> ApiConfig:
+    return ApiConfig.from_env(os.environ)
+
+
+@cache
+def _tasks() -> TaskRepository:
+    return TaskRepository(_config().table_name)
+
+
+def _error_response(status: int, code: str, message: str) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": {"code": code, "message": message}},
+    )
+
+
+def _api_error(exc: ApiError) -> Response[Any]:
+    return _error_response(exc.status, exc.code, exc.message)
+
+
+def _upload_rejected(exc: UploadRejectedError) -> Response[Any]:
+    return _error_response(exc.status, exc.code, exc.message)
+
+
+def _bad_listing(exc: ListingRequestError) -> Response[Any]:
+    return _error_response(HTTPStatus.BAD_REQUEST, exc.code, exc.message)
+
+
+def _dependency_down(exc: TransientError) -> Response[Any]:
+    logger.warning("A dependency failed", extra={"reason": exc.message})
+    return _error_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+        "A storage service is unavailable; try again shortly.",
+    )
+
+
+def _no_route(_: Exception) -> Response[Any]:
+    path = app.current_event.path
+    method = app.current_event.http_method
+    return _error_response(HTTPStatus.NOT_FOUND, "ROUTE_NOT_FOUND", f"No route {method} {path}.")
+
+
+# Registered as plain calls: the resolver's decorators are untyped.
+app.exception_handler(ApiError)(_api_error)
+app.exception_handler(UploadRejectedError)(_upload_rejected)
+app.exception_handler(ListingRequestError)(_bad_listing)
+app.exception_handler(TransientError)(_dependency_down)
+app.not_found(_no_route)
+
+
+def _header(name: str) -> str | None:
+    headers = app.current_event.headers or {}
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def _requested_filename() -> str | None:
+    return app.current_event.get_query_string_value("filename") or _header("X-Filename")
+
+
+def _status_url(task_id: str) -> str:
+    context = app.current_event.request_context
+    path = f"/tasks/{task_id}"
+    if context.domain_name and context.stage:
+        return f"https://{context.domain_name}/{context.stage}{path}"
+    return path
+
+
+@app.post("/uploads")
+@tracer.capture_method
+def upload() -> Response[Any]:
+    event = app.current_event
+    config = _config()
+    data = decode_body(
+        event.body, bool(event.is_base64_encoded), _header("Content-Type"), config.max_upload_bytes
+    )
+    task = uploads.accept_upload(data, _requested_filename(), config, _tasks(), datetime.now(UTC))
+    logger.set_correlation_id(task.task_id)
+    logger.info("Upload accepted", extra={"size": len(data), "key": task.key})
+    metrics.add_metric(name="UploadsAccepted", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        headers={"Location": _status_url(task.task_id)},
+        body={
+            "task_id": task.task_id,
+            "status": task.status.value,
+            "status_url": _status_url(task.task_id),
+            "status_path": f"/tasks/{task.task_id}",
+        },
+    )
+
+
+@app.post("/uploads/presign")
+@tracer.capture_method
+def presign() -> Response[Any]:
+    requested = _requested_filename()
+    if requested is None and app.current_event.body:
+        try:
+            document = app.current_event.json_body
+        except ValueError:
+            raise ApiError(
+                400, "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
+            ) from None
+        if isinstance(document, dict) and isinstance(document.get("filename"), str):
+            requested = document["filename"]
+    presigned = uploads.presign_upload(requested, _config(), _tasks(), datetime.now(UTC))
+    task = presigned.task
+    logger.set_correlation_id(task.task_id)
+    metrics.add_metric(name="PresignedUploads", unit=MetricUnit.Count, value=1)
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type=content_types.APPLICATION_JSON,
+        body={
+            "task_id": task.task_id,
+            "status": task.status.value,
+            "upload_url": presigned.url,
+            "method": "PUT",
+            "key": task.key,
+            "expires_in": presigned.expires_in,
+            "status_url": _status_url(task.task_id),
+            "status_path": f"/tasks/{task.task_id}",
+        },
+    )
+
+
+@app.get("/tasks/<task_id>")
+@tracer.capture_method
+def get_task(task_id: str) -> dict[str, Any]:
+    if not is_valid_task_id(task_id):
+        raise ApiError(
+            400, "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
+        )
+    logger.set_correlation_id(task_id)
+    view = queries.get_task(task_id, _config(), _tasks())
+    if view is None:
+        raise ApiError(404, "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired.")
+    return view
+
+
+@app.get("/tasks")
+@tracer.capture_method
+def list_tasks() -> dict[str, Any]:
+    event = app.current_event
+    status = parse_status(event.get_query_string_value("status"))
+    limit = parse_limit(event.get_query_string_value("limit"))
+    token = event.get_query_string_value("next")
+    cursor = decode_token(token, status) if token else first_cursor(status)
+    listing = queries.list_tasks(cursor, status, limit, _tasks())
+    return {"items": listing.items, "next": listing.next_token}
+
+
+@app.get("/health")
+@tracer.capture_method
+def get_health() -> Response[Any]:
+    healthy, report = health.check_health(_config(), _tasks())
+    return Response(
+        status_code=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
+        content_type=content_types.APPLICATION_JSON,
+        body=report,
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,98 @@
+"""Accepting a workbook through the API, directly or by presigned URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from sheetflow.config import ApiConfig
+from sheetflow.dal import queues, storage
+from sheetflow.dal.tasks import TaskRepository
+from sheetflow.logic.errors import ErrorCode, TransientError
+from sheetflow.logic.messages import task_message
+from sheetflow.logic.task import (
+    Task,
+    TaskError,
+    TaskStatus,
+    new_task,
+    new_task_id,
+    upload_key,
+)
+from sheetflow.logic.uploads import safe_filename
+from sheetflow.processing import task_ttl
+
+logger = Logger(child=True)
+
+
+def accept_upload(
+    data: bytes, requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
+) -> Task:
+    """Store the workbook and queue its task.
+
+    The task is written first, so the S3 notification this upload also triggers always finds
+    it; the worker's conditional claim makes the notification and the task message one job.
+    """
+    task_id = new_task_id()
+    stored_name = safe_filename(requested_name)
+    task = new_task(
+        task_id=task_id,
+        status=TaskStatus.QUEUED,
+        bucket=config.bucket_name,
+        key=upload_key(task_id, stored_name),
+        filename=(requested_name or stored_name)[:200],
+        now=now,
+        ttl=task_ttl(config.retention_hours),
+        size=len(data),
+    )
+    tasks.create(task)
+    try:
+        storage.put_upload(task.bucket, task.key, data, task.filename)
+    except TransientError as exc:
+        _abandon(task, tasks, now, exc)
+        raise
+    try:
+        queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key))
+    except TransientError as exc:
+        # The object is stored: its S3 notification still brings the task to the worker.
+        logger.warning("Task message not sent; relying on the S3 notification", extra={"e": exc})
+    return task
+
+
+def _abandon(task: Task, tasks: TaskRepository, now: datetime, cause: TransientError) -> None:
+    try:
+        tasks.fail_unfinished(
+            task.task_id,
+            TaskError(ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not stored: {cause}"),
+            now,
+        )
+    except TransientError:
+        logger.exception("Could not mark the abandoned task FAILED")
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    task: Task
+    url: str
+    expires_in: int
+
+
+def presign_upload(
+    requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
+) -> PresignedUpload:
+    """A task AWAITING_UPLOAD and a URL to PUT the workbook to; the S3 notification queues it."""
+    task_id = new_task_id()
+    stored_name = safe_filename(requested_name)
+    task = new_task(
+        task_id=task_id,
+        status=TaskStatus.AWAITING_UPLOAD,
+        bucket=config.bucket_name,
+        key=upload_key(task_id, stored_name),
+        filename=(requested_name or stored_name)[:200],
+        now=now,
+        ttl=task_ttl(config.retention_hours),
+    )
+    tasks.create(task)
+    url = storage.presigned_put_url(task.bucket, task.key, config.presign_expiry_seconds)
+    return PresignedUpload(task=task, url=url, expires_in=config.presign_expiry_seconds)
