@@ -38,7 +38,7 @@ install_venv() { # NAME PYTHON -- uv pip install args...
   VIRTUAL_ENV=$venvs/$name "$uv" pip install --quiet "$@"
 }
 
-dev_inputs=(pyproject.toml infra/bootstrap.sh)
+dev_inputs=(pyproject.toml)
 if ! up_to_date dev "${dev_inputs[@]}"; then
   echo "==> installing the project and its dev tools (.local/venvs/dev)"
   install_venv dev "$python313" -e ".[dev]"
@@ -48,23 +48,25 @@ if ! up_to_date dev "${dev_inputs[@]}"; then
   mark_done dev "${dev_inputs[@]}"
 fi
 
-ls_inputs=(infra/localstack-constraints.txt infra/localstack-requirements.txt infra/bootstrap.sh
-  $(find infra/localstack-extension -type f \( -name '*.py' -o -name '*.toml' \) | sort))
+# The extension is installed editable: its entry points are fixed by its pyproject, its code is read
+# from the source tree, so code changes need no reinstall.
+ls_inputs=(infra/localstack-constraints.txt infra/localstack-requirements.txt
+  infra/localstack-extension/pyproject.toml)
 if ! up_to_date localstack "${ls_inputs[@]}"; then
   echo "==> installing LocalStack's host runtime (.local/venvs/localstack)"
   install_venv localstack "$python313" -c infra/localstack-constraints.txt \
-    -r infra/localstack-requirements.txt ./infra/localstack-extension
+    -r infra/localstack-requirements.txt -e ./infra/localstack-extension
   mark_done localstack "${ls_inputs[@]}"
 fi
 
-sam_inputs=(infra/sam-requirements.txt infra/bootstrap.sh)
+sam_inputs=(infra/sam-requirements.txt)
 if ! up_to_date sam "${sam_inputs[@]}"; then
   echo "==> installing AWS SAM CLI (.local/venvs/sam)"
   install_venv sam "$python313" -r infra/sam-requirements.txt
   mark_done sam "${sam_inputs[@]}"
 fi
 
-rt_inputs=(infra/lambda-runtime-requirements.txt infra/bootstrap.sh)
+rt_inputs=(infra/lambda-runtime-requirements.txt)
 for runtime in python3.13 python3.12; do
   interpreter=$python313
   [ "$runtime" = python3.12 ] && interpreter=$python312

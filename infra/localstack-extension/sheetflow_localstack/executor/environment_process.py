@@ -176,12 +176,12 @@ class EnvironmentProcess:
             self.init_logs = self.logs.logs_of(INIT_LOG_ID)
             return
         self.init_logs = self.logs.logs_of(INIT_LOG_ID, timeout=0.5)
-        self.kill()
         if frame is None:
             error = {"errorType": "Runtime.ExitError",
                      "errorMessage": f"Runtime exited with error: {self.exit_status()}"}
         else:
             error = frame["error"]
+        self.kill()
         raise EnvironmentStartError(error["errorMessage"], error)
 
     def invoke(self, command: dict[str, Any], timeout: float) -> InvocationOutput:
@@ -194,8 +194,9 @@ class EnvironmentProcess:
             self.kill()
             raise InvocationTimedOut(self.logs.take_unfinished()) from None
         if frame is None:
+            exit_status = self.exit_status()
             self.kill()
-            raise EnvironmentExited(self.logs.take_unfinished(), self.exit_status())
+            raise EnvironmentExited(self.logs.take_unfinished(), exit_status)
         return InvocationOutput(
             ok=bool(frame["ok"]),
             payload=str(frame["payload"]),

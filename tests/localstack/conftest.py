@@ -1,0 +1,74 @@
+"""Deploys throwaway functions to LocalStack for the platform tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import AwsClientFactory
+from tests.support.lambda_zip import zip_of
+
+SOURCES = Path(__file__).with_name("lambda_sources")
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+FunctionFactory = Callable[..., str]
+
+
+def probe_zip() -> bytes:
+    return zip_of({"probe.py": (SOURCES / "probe.py").read_text()})
+
+
+@pytest.fixture
+def create_function(aws: AwsClientFactory) -> Iterator[FunctionFactory]:
+    """Creates a function and waits until it is Active (or Failed); deletes it afterwards."""
+    lambda_client = aws("lambda")
+    created: list[str] = []
+
+    def create(
+        code: bytes | None = None,
+        handler: str = "probe.handler",
+        runtime: str = "python3.13",
+        timeout: int = 10,
+        memory: int = 128,
+        environment: dict[str, str] | None = None,
+        wait: bool = True,
+    ) -> str:
+        name = f"probe-{uuid.uuid4().hex[:10]}"
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=ROLE,
+            Handler=handler,
+            Code={"ZipFile": code or probe_zip()},
+            Timeout=timeout,
+            MemorySize=memory,
+            Environment={"Variables": environment or {}},
+        )
+        created.append(name)
+        if wait:
+            wait_for_state(lambda_client, name)
+        return name
+
+    yield create
+    for name in created:
+        try:
+            lambda_client.delete_function(FunctionName=name)
+        except ClientError as error:
+            # LocalStack cannot delete a function whose version never became Active.
+            if "Unable to find version manager" not in str(error):
+                raise
+
+
+def wait_for_state(lambda_client: Any, name: str) -> str:
+    from tests.support.waiting import wait_until
+
+    def settled() -> str | None:
+        state = lambda_client.get_function(FunctionName=name)["Configuration"]["State"]
+        return state if state in ("Active", "Failed") else None
+
+    return wait_until(settled, timeout=30, what=f"function {name} to settle")
