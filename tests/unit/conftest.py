@@ -1,0 +1,235 @@
+"""Unit-test fixtures: moto-backed AWS resources, a fake Lambda context, workbook builders."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import openpyxl
+import pytest
+from moto import mock_aws
+
+# Set before any handler module creates the Powertools objects at import time.
+os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "sheetflow")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SheetflowTests")
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+BUCKET = "sheetflow-uploads-123456789012-us-east-1"
+TABLE = "sheetflow-tasks"
+SAMPLE_TASK_ID = "0f8fad5bd9cb469fa16570867728950e"
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "sheetflow-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:sheetflow-test"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Names of the moto resources, as the template would pass them to the functions."""
+
+    bucket: str
+    table: str
+    queue_url: str
+    dlq_url: str
+
+
+def load_event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text())
+    return loaded
+
+
+def _clear_caches() -> None:
+    from sheetflow.dal.clients import reset_clients
+    from sheetflow.handlers import api, cleanup, dead_letter, worker
+
+    reset_clients()
+    for module in (api, worker, dead_letter):
+        module._config.cache_clear()
+        module._tasks.cache_clear()
+    cleanup._config.cache_clear()
+
+
+def create_table(name: str) -> None:
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "task_id", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "task_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "status-created_at",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A moto account with the stack's bucket, table and queues, and the functions' env."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        create_table(TABLE)
+        sqs = boto3.client("sqs")
+        dlq_url = sqs.create_queue(QueueName="sheetflow-dlq")["QueueUrl"]
+        queue_url = sqs.create_queue(
+            QueueName="sheetflow-tasks", Attributes={"VisibilityTimeout": "720"}
+        )["QueueUrl"]
+        environment = {
+            "TABLE_NAME": TABLE,
+            "BUCKET_NAME": BUCKET,
+            "QUEUE_URL": queue_url,
+            "DLQ_URL": dlq_url,
+            "MAX_UPLOAD_BYTES": str(1024 * 1024),
+            "RETENTION_HOURS": "24",
+            "MAX_RECEIVE_COUNT": "3",
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("RESULTS_BUCKET", raising=False)
+        _clear_caches()
+        yield Stack(bucket=BUCKET, table=TABLE, queue_url=queue_url, dlq_url=dlq_url)
+        _clear_caches()
+
+
+@pytest.fixture
+def context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+# --- workbooks, good and hostile -------------------------------------------------------------
+
+
+def workbook_bytes(rows: int = 3) -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Data"
+    sheet.append(["name", "amount"])
+    for index in range(rows):
+        sheet.append([f"item {index}", index * 10])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def rewrite_parts(source: bytes, replacements: dict[str, bytes]) -> bytes:
+    """A copy of a zip with some parts replaced or added."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(source)) as original,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy,
+    ):
+        for entry in original.infolist():
+            if entry.filename not in replacements:
+                copy.writestr(entry.filename, original.read(entry.filename))
+        for name, data in replacements.items():
+            copy.writestr(name, data)
+    return out.getvalue()
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">
+<si><t>&lol3;</t></si></sst>"""
+
+
+def hostile_file(kind: str) -> bytes:
+    """Files that must be refused, built here so no binary fixture is committed."""
+    good = workbook_bytes()
+    if kind == "empty":
+        return b""
+    if kind == "csv":
+        return b"name,amount\nwidget,3\n"
+    if kind == "ole2":
+        return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+    if kind == "truncated":
+        return good[: len(good) // 2]
+    if kind == "zip_bomb":
+        # 50 MB of zeros deflates to ~50 KB: a ratio far above any real worksheet.
+        return rewrite_parts(good, {"xl/worksheets/sheet2.xml": b"\0" * (50 * 1024 * 1024)})
+    if kind == "billion_laughs":
+        return rewrite_parts(good, {"xl/sharedStrings.xml": BILLION_LAUGHS})
+    if kind == "too_many_entries":
+        return rewrite_parts(good, {f"padding/{index}.txt": b"x" for index in range(10_001)})
+    if kind == "not_a_workbook":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("readme.txt", "just a zip")
+        return buffer.getvalue()
+    if kind == "word_document":
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("[Content_Types].xml", "<Types/>")
+            archive.writestr("word/document.xml", "<document/>")
+        return buffer.getvalue()
+    raise ValueError(kind)
+
+
+@dataclass(frozen=True)
+class Kit:
+    """Builders handed to tests as one fixture (test modules do not import conftest)."""
+
+    bucket: str = BUCKET
+    sample_task_id: str = SAMPLE_TASK_ID
+
+    @staticmethod
+    def workbook(rows: int = 3) -> bytes:
+        return workbook_bytes(rows)
+
+    @staticmethod
+    def hostile(kind: str) -> bytes:
+        return hostile_file(kind)
+
+    @staticmethod
+    def event(name: str) -> dict[str, Any]:
+        return load_event(name)
+
+    @staticmethod
+    def event_names() -> list[str]:
+        return sorted(path.name for path in EVENTS_DIR.glob("*.json"))
+
+    @staticmethod
+    def rewrite(source: bytes, replacements: dict[str, bytes]) -> bytes:
+        return rewrite_parts(source, replacements)
+
+
+@pytest.fixture
+def kit() -> Kit:
+    return Kit()
