@@ -288,3 +288,5 @@ def record_metrics(metrics: Metrics, outcomes: list[Outcome]) -> None:
                 by_code.add_dimension(name="ErrorCode", value=str(outcome.error_code))
         elif outcome.kind is OutcomeKind.SKIPPED:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name="MessagesIgnored", unit=MetricUnit.Count, value=1)

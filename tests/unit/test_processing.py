@@ -1,0 +1,193 @@
+"""process_message against moto: success, permanent failures, duplicates, races, retries."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from sheetflow.dal.tasks import TaskRepository
+from sheetflow.logic.errors import ErrorCode
+from sheetflow.logic.messages import task_message
+from sheetflow.logic.task import Task, TaskStatus, new_task, new_task_id, upload_key
+from sheetflow.processing import OutcomeKind, RetryLaterError, WorkerSettings, process_message
+
+from .conftest import Kit, Stack
+from .test_logic_workbooks import HOSTILE_CASES
+
+NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def settings(stack: Stack, results_bucket: str | None = None) -> WorkerSettings:
+    return WorkerSettings(
+        uploads_bucket=stack.bucket,
+        results_bucket=results_bucket or stack.bucket,
+        retention_hours=24,
+        lease_seconds=60,
+    )
+
+
+def queued_task(stack: Stack, data: bytes, status: TaskStatus = TaskStatus.QUEUED) -> Task:
+    task_id = new_task_id()
+    task = new_task(
+        task_id=task_id,
+        status=status,
+        bucket=stack.bucket,
+        key=upload_key(task_id, "book.xlsx"),
+        filename="book.xlsx",
+        now=NOW,
+        ttl=timedelta(hours=48),
+    )
+    boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
+    assert TaskRepository(stack.table).create(task)
+    return task
+
+
+def run(stack: Stack, task: Task, receive_count: int = 1, **kwargs: str) -> list[OutcomeKind]:
+    outcomes = process_message(
+        task_message(task.task_id, task.bucket, task.key),
+        receive_count,
+        settings(stack, **kwargs),
+        TaskRepository(stack.table),
+        now=lambda: NOW,
+    )
+    return [outcome.kind for outcome in outcomes]
+
+
+def test_good_workbook_succeeds_with_result_and_summary(stack: Stack, kit: Kit) -> None:
+    # Given a queued task for a good workbook
+    task = queued_task(stack, kit.workbook(rows=5))
+    # When its message is processed
+    kinds = run(stack, task)
+    # Then the task SUCCEEDED with a bounded summary and the full result is in S3
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert kinds == [OutcomeKind.SUCCEEDED]
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED and stored.attempts == 1
+    assert stored.summary is not None and stored.summary["total_rows"] == 6
+    assert stored.summary["sheets"] == [{"name": "Data", "rows": 6}]
+    body = boto3.client("s3").get_object(Bucket=stack.bucket, Key=f"results/{task.task_id}.json")
+    result = json.loads(body["Body"].read())
+    assert result["sheets"][0]["header"] == ["name", "amount"]
+
+
+@pytest.mark.parametrize(("kind", "code"), HOSTILE_CASES)
+def test_bad_files_fail_permanently_without_retry(
+    stack: Stack, kit: Kit, kind: str, code: ErrorCode
+) -> None:
+    # Given a queued task whose upload is hostile
+    task = queued_task(stack, kit.hostile(kind))
+    # When processed, Then it returns normally (message consumed) and the task FAILED with code
+    assert run(stack, task) == [OutcomeKind.FAILED]
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.FAILED
+    assert stored.error is not None and stored.error.code == code
+
+
+def test_missing_source_object_is_permanent(stack: Stack, kit: Kit) -> None:
+    task = queued_task(stack, kit.workbook())
+    boto3.client("s3").delete_object(Bucket=stack.bucket, Key=task.key)
+    assert run(stack, task) == [OutcomeKind.FAILED]
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.error is not None
+    assert stored.error.code == ErrorCode.SOURCE_MISSING
+
+
+def test_duplicate_delivery_of_finished_task_is_skipped(stack: Stack, kit: Kit) -> None:
+    # Given a task already processed once
+    task = queued_task(stack, kit.workbook())
+    assert run(stack, task) == [OutcomeKind.SUCCEEDED]
+    # When the same message arrives again
+    kinds = run(stack, task, receive_count=2)
+    # Then it is skipped and the task is not reprocessed
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert kinds == [OutcomeKind.SKIPPED]
+    assert stored is not None and stored.attempts == 1
+
+
+def test_concurrent_claims_one_wins(stack: Stack, kit: Kit) -> None:
+    # Given two deliveries that both read the task while QUEUED
+    task = queued_task(stack, kit.workbook())
+    repository = TaskRepository(stack.table)
+    lease = int(NOW.timestamp()) + 60
+    # When both try the conditional transition to PROCESSING
+    first = repository.claim(task, NOW, lease)
+    second = repository.claim(task, NOW, lease)
+    # Then exactly one succeeds
+    assert first is not None and first.attempts == 1
+    assert second is None
+
+
+def test_delivery_during_active_lease_is_skipped(stack: Stack, kit: Kit) -> None:
+    task = queued_task(stack, kit.workbook())
+    assert TaskRepository(stack.table).claim(task, NOW, int(NOW.timestamp()) + 60)
+    assert run(stack, task) == [OutcomeKind.SKIPPED]
+
+
+def test_transient_failure_releases_task_and_retry_succeeds(stack: Stack, kit: Kit) -> None:
+    # Given results go to a bucket that does not exist yet
+    task = queued_task(stack, kit.workbook())
+    # When the message is processed, Then it asks to be retried with backoff
+    with pytest.raises(RetryLaterError) as retry:
+        run(stack, task, receive_count=2, results_bucket="results-not-created-yet")
+    assert retry.value.delay_seconds == 60
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.PROCESSING
+    assert stored.lease_until == 0 and stored.last_error is not None
+    assert "NoSuchBucket" in stored.last_error.message
+    # When the bucket appears and the message is redelivered
+    boto3.client("s3").create_bucket(Bucket="results-not-created-yet")
+    kinds = run(stack, task, receive_count=3, results_bucket="results-not-created-yet")
+    # Then the second attempt succeeds
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert kinds == [OutcomeKind.SUCCEEDED]
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED and stored.attempts == 2
+
+
+def test_direct_s3_upload_creates_its_task(stack: Stack, kit: Kit) -> None:
+    # Given a file put straight into the bucket, outside the uploads/<id>/ layout
+    boto3.client("s3").put_object(
+        Bucket=stack.bucket, Key="uploads/q1 plan.xlsx", Body=kit.workbook()
+    )
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": stack.bucket},
+            "object": {"key": "uploads/q1+plan.xlsx", "size": 100, "sequencer": "00AB"},
+        },
+    }
+    body = json.dumps({"Records": [record]})
+    repository = TaskRepository(stack.table)
+    # When its notification is processed twice
+    first = process_message(body, 1, settings(stack), repository, now=lambda: NOW)
+    second = process_message(body, 1, settings(stack), repository, now=lambda: NOW)
+    # Then one task was created and processed once
+    assert [outcome.kind for outcome in first] == [OutcomeKind.SUCCEEDED]
+    assert [outcome.kind for outcome in second] == [OutcomeKind.SKIPPED]
+    stored = repository.get(str(first[0].task_id))
+    assert stored is not None and stored.key == "uploads/q1 plan.xlsx"
+    assert stored.filename == "q1 plan.xlsx"
+
+
+def test_presigned_upload_moves_from_awaiting_upload(stack: Stack, kit: Kit) -> None:
+    task = queued_task(stack, kit.workbook(), status=TaskStatus.AWAITING_UPLOAD)
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": stack.bucket}, "object": {"key": task.key, "size": 1}},
+    }
+    outcomes = process_message(
+        json.dumps({"Records": [record]}),
+        1,
+        settings(stack),
+        TaskRepository(stack.table),
+        now=lambda: NOW,
+    )
+    assert [outcome.task_id for outcome in outcomes] == [task.task_id]
+    assert outcomes[0].kind is OutcomeKind.SUCCEEDED
+
+
+def test_test_event_and_garbage_are_ignored(stack: Stack) -> None:
+    repository = TaskRepository(stack.table)
+    for body in ('{"Event": "s3:TestEvent"}', "garbage"):
+        outcomes = process_message(body, 1, settings(stack), repository)
+        assert [outcome.kind for outcome in outcomes] == [OutcomeKind.IGNORED]
