@@ -9,20 +9,18 @@ if command -v pyenv >/dev/null 2>&1; then
     exit 0
   fi
 fi
-for candidate in "python$want" "/usr/bin/python$want" "/usr/local/bin/python$want"; do
-  path=$(command -v "$candidate" 2>/dev/null || true)
-  # A pyenv shim exists on PATH even when the version is not selected: make sure it runs.
-  if [ -n "$path" ] && "$path" -c 'import sys' >/dev/null 2>&1; then
-    echo "$path"
-    exit 0
-  fi
-done
-cat >&2 <<MSG
-error: Python $want was not found.
-  LocalStack's host runtime and the Lambda functions need Python $want.
-  Install it with one of:
-    pyenv install $want            (then run this command again; no need to select it)
-    apt-get install python$want python$want-venv   (Debian/Ubuntu releases that ship it)
-  or put a python$want binary on PATH.
-MSG
+path=$(command -v "python$want" 2>/dev/null || true)
+# A pyenv shim is on PATH even when that version is not selected: make sure it really runs.
+if [ -n "$path" ] && "$path" -c 'import sys' >/dev/null 2>&1; then
+  echo "$path"
+  exit 0
+fi
+# Only shell built-ins from here: the message must print even on a bare PATH.
+printf '%s\n' \
+  "error: Python $want was not found." \
+  "  LocalStack's host runtime and the Lambda functions need Python $want." \
+  "  Install it with one of:" \
+  "    pyenv install $want   (then run the command again; the version need not be selected)" \
+  "    apt-get install python$want python$want-venv   (where the distribution ships it)" \
+  "  or put a python$want executable on PATH." >&2
 exit 1

@@ -19,8 +19,12 @@ ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 FunctionFactory = Callable[..., str]
 
 
+def source_zip(module: str) -> bytes:
+    return zip_of({f"{module}.py": (SOURCES / f"{module}.py").read_text()})
+
+
 def probe_zip() -> bytes:
-    return zip_of({"probe.py": (SOURCES / "probe.py").read_text()})
+    return source_zip("probe")
 
 
 @pytest.fixture
@@ -72,3 +76,23 @@ def wait_for_state(lambda_client: Any, name: str) -> str:
         return state if state in ("Active", "Failed") else None
 
     return wait_until(settled, timeout=30, what=f"function {name} to settle")
+
+
+@pytest.fixture
+def record_table(aws: AwsClientFactory) -> Iterator[str]:
+    """A table where the recorder function writes what it received."""
+    dynamodb = aws("dynamodb")
+    name = f"records-{uuid.uuid4().hex[:10]}"
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield name
+    dynamodb.delete_table(TableName=name)
+
+
+def recorded(aws: AwsClientFactory, table: str) -> list[dict[str, Any]]:
+    items = aws("dynamodb").scan(TableName=table)["Items"]
+    return [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
