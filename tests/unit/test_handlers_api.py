@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import api
 from sheetflow.logic.task import TaskStatus

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import cleanup
 from sheetflow.logic.task import Task, TaskStatus, new_task, new_task_id, upload_key

@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+
 from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import dead_letter, worker

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from sheetflow.logic.backoff import retry_delay_seconds
 from sheetflow.logic.messages import MessageFormatError, parse_message, task_message
 from sheetflow.logic.task import TaskStatus, can_transition, is_valid_task_id, task_id_for_object

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+
 from sheetflow.logic.errors import ErrorCode, PermanentError
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file

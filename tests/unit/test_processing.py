@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import task_message

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import api, cleanup, dead_letter, worker
 from sheetflow.logic.task import TaskStatus, new_task
