@@ -1,7 +1,8 @@
-"""Starts, stops and inspects LocalStack running on the host (no Docker), with its state in .local/."""
+"""Starts, stops and inspects LocalStack on the host (no Docker), with its state in .local/."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -114,7 +115,9 @@ def status() -> Status:
     if pid is None:
         return Status("stopped", None)
     if not _is_our_localstack(pid):
-        return Status("died", pid, "LocalStack is not running, but it was not stopped with `make down`")
+        return Status(
+            "died", pid, "LocalStack is not running, but it was not stopped with `make down`"
+        )
     if health() is None:
         return Status("starting", pid, "the process runs but does not answer health checks yet")
     return Status("running", pid)
@@ -134,7 +137,10 @@ def _who_listens() -> str:
     try:
         out = subprocess.run(
             ["ss", "-H", "-ltnp", f"sport = :{port()}"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -234,9 +240,7 @@ def stop(timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
         time.sleep(0.1)
     # Whatever is left in its session (a Lambda environment mid-shutdown) goes too.
     for sig in (signal.SIGKILL,):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
     paths.localstack_pid_file().unlink(missing_ok=True)
     return pid

@@ -40,10 +40,17 @@ def environment() -> dict[str, str]:
 def _run(args: list[str], cwd: Path, what: str) -> None:
     executable = paths.venv("sam") / "bin" / args[0]
     if not executable.exists():
-        raise UserFacingError("The SAM CLI is not installed in this project yet.",
-                              "Run `make install` first.")
-    result = subprocess.run([str(executable), *args[1:]], cwd=cwd, env=environment(),
-                            capture_output=True, text=True, check=False)
+        raise UserFacingError(
+            "The SAM CLI is not installed in this project yet.", "Run `make install` first."
+        )
+    result = subprocess.run(
+        [str(executable), *args[1:]],
+        cwd=cwd,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip().splitlines()
         raise UserFacingError(f"{what} failed:\n" + "\n".join(output[-25:]))
@@ -51,18 +58,43 @@ def _run(args: list[str], cwd: Path, what: str) -> None:
 
 def build(template: Path, build_dir: Path) -> Path:
     """Builds the template; returns the built template's path."""
-    _run(["sam", "build", "--template-file", str(template), "--build-dir", str(build_dir),
-          "--cached", "--cache-dir", str(build_dir.parent / f"{build_dir.name}-cache")],
-         cwd=template.parent, what="sam build")
+    _run(
+        [
+            "sam",
+            "build",
+            "--template-file",
+            str(template),
+            "--build-dir",
+            str(build_dir),
+            "--cached",
+            "--cache-dir",
+            str(build_dir.parent / f"{build_dir.name}-cache"),
+        ],
+        cwd=template.parent,
+        what="sam build",
+    )
     return build_dir / "template.yaml"
 
 
-def deploy(built_template: Path, stack_name: str,
-           parameters: Mapping[str, str] | None = None) -> None:
-    args = ["samlocal", "deploy", "--template-file", str(built_template),
-            "--stack-name", stack_name, "--resolve-s3", "--no-confirm-changeset",
-            "--no-fail-on-empty-changeset", "--capabilities", "CAPABILITY_IAM",
-            "CAPABILITY_AUTO_EXPAND", "--region", REGION]
+def deploy(
+    built_template: Path, stack_name: str, parameters: Mapping[str, str] | None = None
+) -> None:
+    args = [
+        "samlocal",
+        "deploy",
+        "--template-file",
+        str(built_template),
+        "--stack-name",
+        stack_name,
+        "--resolve-s3",
+        "--no-confirm-changeset",
+        "--no-fail-on-empty-changeset",
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "CAPABILITY_AUTO_EXPAND",
+        "--region",
+        REGION,
+    ]
     if parameters:
         args += ["--parameter-overrides", *(f"{k}={v}" for k, v in parameters.items())]
     _run(args, cwd=built_template.parent, what=f"samlocal deploy of stack {stack_name}")

@@ -34,6 +34,7 @@ def create_function(aws: AwsClientFactory) -> Iterator[FunctionFactory]:
     created: list[str] = []
 
     def create(
+        *,
         code: bytes | None = None,
         handler: str = "probe.handler",
         runtime: str = "python3.13",

@@ -14,7 +14,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.localstack
 
 
-def test_table_by_api_with_conditional_writes_and_ttl(aws: AwsClientFactory):
+def test_table_by_api_with_conditional_writes_and_ttl(aws: AwsClientFactory) -> None:
     dynamodb = aws("dynamodb")
     table = f"tasks-{uuid.uuid4().hex[:10]}"
     dynamodb.create_table(
@@ -31,7 +31,9 @@ def test_table_by_api_with_conditional_writes_and_ttl(aws: AwsClientFactory):
 
     # A create-if-absent write succeeds once, then the condition rejects it
     item = {"task_id": {"S": "t1"}, "status": {"S": "QUEUED"}}
-    dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(task_id)")
+    dynamodb.put_item(
+        TableName=table, Item=item, ConditionExpression="attribute_not_exists(task_id)"
+    )
     with pytest.raises(ClientError) as rejected:
         dynamodb.put_item(
             TableName=table, Item=item, ConditionExpression="attribute_not_exists(task_id)"
@@ -58,7 +60,7 @@ def test_table_by_api_with_conditional_writes_and_ttl(aws: AwsClientFactory):
     dynamodb.delete_table(TableName=table)
 
 
-def test_table_by_cloudformation(aws: AwsClientFactory):
+def test_table_by_cloudformation(aws: AwsClientFactory) -> None:
     cloudformation = aws("cloudformation")
     stack = f"table-stack-{uuid.uuid4().hex[:8]}"
     template = {
@@ -72,11 +74,13 @@ def test_table_by_cloudformation(aws: AwsClientFactory):
                         {"AttributeName": "status", "AttributeType": "S"},
                     ],
                     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-                    "GlobalSecondaryIndexes": [{
-                        "IndexName": "by-status",
-                        "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }],
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": "by-status",
+                            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    ],
                     "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
                 },
             }

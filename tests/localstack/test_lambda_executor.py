@@ -25,7 +25,9 @@ def tail_logs(response: dict[str, Any]) -> str:
     return base64.b64decode(response["LogResult"]).decode()
 
 
-def test_payload_goes_in_and_comes_out(aws: AwsClientFactory, create_function: FunctionFactory):
+def test_payload_goes_in_and_comes_out(
+    aws: AwsClientFactory, create_function: FunctionFactory
+) -> None:
     # Given a function created from a zip
     name = create_function()
     # When it is invoked with a payload
@@ -38,7 +40,7 @@ def test_payload_goes_in_and_comes_out(aws: AwsClientFactory, create_function: F
 
 def test_unhandled_exception_is_reported_like_aws(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     name = create_function()
     response, body = invoke(aws("lambda"), name, {"action": "fail", "reason": "bad input"})
     assert response["FunctionError"] == "Unhandled"
@@ -51,7 +53,7 @@ def test_unhandled_exception_is_reported_like_aws(
 
 def test_timeout_is_enforced_and_the_environment_replaced(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     lambda_client = aws("lambda")
     name = create_function(timeout=1)
     _, before = invoke(lambda_client, name, {"action": "echo"})
@@ -68,7 +70,7 @@ def test_timeout_is_enforced_and_the_environment_replaced(
 
 def test_warm_invocations_reuse_the_environment(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     lambda_client = aws("lambda")
     name = create_function()
     first_response, first = invoke(lambda_client, name, {"action": "echo"})
@@ -80,7 +82,9 @@ def test_warm_invocations_reuse_the_environment(
     assert "Init Duration" not in tail_logs(second_response)
 
 
-def test_logs_carry_the_handlers_output(aws: AwsClientFactory, create_function: FunctionFactory):
+def test_logs_carry_the_handlers_output(
+    aws: AwsClientFactory, create_function: FunctionFactory
+) -> None:
     name = create_function()
     response, body = invoke(aws("lambda"), name, {"action": "echo"})
     logs = tail_logs(response)
@@ -105,7 +109,7 @@ def test_logs_carry_the_handlers_output(aws: AwsClientFactory, create_function: 
 
 def test_context_and_environment_match_aws(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     name = create_function(memory=256, timeout=7, environment={"GREETING": "hello"})
     _, body = invoke(aws("lambda"), name, {"action": "echo"})
     context, environment = body["context"], body["environment"]
@@ -123,7 +127,9 @@ def test_context_and_environment_match_aws(
     assert "rt-python3.13" in body["boto3_file"]
 
 
-def test_memory_size_limits_the_process(aws: AwsClientFactory, create_function: FunctionFactory):
+def test_memory_size_limits_the_process(
+    aws: AwsClientFactory, create_function: FunctionFactory
+) -> None:
     lambda_client = aws("lambda")
     name = create_function(memory=128)
     _, within = invoke(lambda_client, name, {"action": "allocate", "megabytes": 16})
@@ -133,7 +139,7 @@ def test_memory_size_limits_the_process(aws: AwsClientFactory, create_function: 
     assert beyond["errorType"] == "MemoryError"
 
 
-def test_python312_runtime_runs(aws: AwsClientFactory, create_function: FunctionFactory):
+def test_python312_runtime_runs(aws: AwsClientFactory, create_function: FunctionFactory) -> None:
     name = create_function(runtime="python3.12")
     _, body = invoke(aws("lambda"), name, {"action": "echo"})
     assert "rt-python3.12" in body["boto3_file"]
@@ -141,7 +147,7 @@ def test_python312_runtime_runs(aws: AwsClientFactory, create_function: Function
 
 def test_unsupported_runtime_leaves_the_function_failed_with_a_reason(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     lambda_client = aws("lambda")
     code = zip_of({"index.js": "exports.handler = async () => 1;"})
     name = create_function(code=code, handler="index.handler", runtime="nodejs20.x")
@@ -153,7 +159,7 @@ def test_unsupported_runtime_leaves_the_function_failed_with_a_reason(
 
 def test_import_error_is_reported_on_invoke(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     code = zip_of({"broken.py": "import module_that_does_not_exist\n"})
     name = create_function(code=code, handler="broken.handler")
     response, body = invoke(aws("lambda"), name, {})
@@ -164,7 +170,7 @@ def test_import_error_is_reported_on_invoke(
 
 def test_runtime_exit_fails_the_invocation_and_recovers(
     aws: AwsClientFactory, create_function: FunctionFactory
-):
+) -> None:
     lambda_client = aws("lambda")
     name = create_function()
     response, body = invoke(lambda_client, name, {"action": "exit"})

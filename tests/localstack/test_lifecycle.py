@@ -40,10 +40,19 @@ class PrivateStack:
         (home / ".local" / "venvs").symlink_to(paths.state_dir() / "venvs")
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environment = {**os.environ, "SHEETFLOW_HOME": str(self.home),
-                       "SHEETFLOW_PORT": str(self.port)}
-        return subprocess.run([str(CLI), *args], env=environment, capture_output=True,
-                              text=True, timeout=120, check=False)
+        environment = {
+            **os.environ,
+            "SHEETFLOW_HOME": str(self.home),
+            "SHEETFLOW_PORT": str(self.port),
+        }
+        return subprocess.run(
+            [str(CLI), *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def pid(self) -> int:
         return int((self.home / ".local" / "localstack" / "localstack.pid").read_text())
@@ -64,11 +73,20 @@ class PrivateStack:
         return found
 
     def start_a_lambda_environment(self) -> None:
-        client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{self.port}",
-                              region_name="us-east-1", aws_access_key_id="test",
-                              aws_secret_access_key="test")
-        client.create_function(FunctionName="probe", Runtime="python3.13", Role=ROLE,
-                               Handler="probe.handler", Code={"ZipFile": probe_zip()})
+        client = boto3.client(
+            "lambda",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        client.create_function(
+            FunctionName="probe",
+            Runtime="python3.13",
+            Role=ROLE,
+            Handler="probe.handler",
+            Code={"ZipFile": probe_zip()},
+        )
         client.get_waiter("function_active_v2").wait(FunctionName="probe")
         response = client.invoke(FunctionName="probe", Payload=json.dumps({"action": "echo"}))
         assert "FunctionError" not in response
@@ -89,7 +107,7 @@ def process_exists(pid: int) -> bool:
     return state != "Z"
 
 
-def test_up_twice_reuses_and_down_leaves_no_process(private_stack: PrivateStack):
+def test_up_twice_reuses_and_down_leaves_no_process(private_stack: PrivateStack) -> None:
     first = private_stack.run("up")
     assert first.returncode == 0, first.stderr
     assert "LocalStack is up" in first.stdout
@@ -107,13 +125,16 @@ def test_up_twice_reuses_and_down_leaves_no_process(private_stack: PrivateStack)
     assert down.returncode == 0
     assert f"pid {pid}" in down.stdout
     assert not process_exists(pid)
-    wait_until(lambda: not any(process_exists(p) for p in environments), timeout=5,
-               what="the Lambda environments to exit")
+    wait_until(
+        lambda: not any(process_exists(p) for p in environments),
+        timeout=5,
+        what="the Lambda environments to exit",
+    )
 
 
 def test_environments_die_with_a_killed_localstack_and_status_says_so(
     private_stack: PrivateStack,
-):
+) -> None:
     assert private_stack.run("up").returncode == 0
     private_stack.start_a_lambda_environment()
     environments = private_stack.lambda_environment_pids()
@@ -121,8 +142,11 @@ def test_environments_die_with_a_killed_localstack_and_status_says_so(
 
     os.kill(private_stack.pid(), signal.SIGKILL)
 
-    wait_until(lambda: not any(process_exists(p) for p in environments), timeout=5,
-               what="the Lambda environments to exit after LocalStack was killed")
+    wait_until(
+        lambda: not any(process_exists(p) for p in environments),
+        timeout=5,
+        what="the Lambda environments to exit after LocalStack was killed",
+    )
     status = private_stack.run("status")
     assert status.returncode == 1
     assert "LocalStack died" in status.stderr
@@ -130,14 +154,14 @@ def test_environments_die_with_a_killed_localstack_and_status_says_so(
     assert "Traceback" not in status.stderr
 
 
-def test_down_when_nothing_runs_says_so(private_stack: PrivateStack):
+def test_down_when_nothing_runs_says_so(private_stack: PrivateStack) -> None:
     result = private_stack.run("down")
     assert result.returncode == 0
     assert "not running" in result.stdout
     assert private_stack.run("status").returncode == 3
 
 
-def test_a_port_held_by_another_program_is_reported(private_stack: PrivateStack):
+def test_a_port_held_by_another_program_is_reported(private_stack: PrivateStack) -> None:
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", private_stack.port))
@@ -151,10 +175,15 @@ def test_a_port_held_by_another_program_is_reported(private_stack: PrivateStack)
     assert time.monotonic() - began < 10
 
 
-def test_missing_python_is_explained(tmp_path: Path):
+def test_missing_python_is_explained(tmp_path: Path) -> None:
     finder = paths.project_root() / "infra" / "find-python.sh"
-    result = subprocess.run(["/bin/bash", str(finder)], env={"PATH": str(tmp_path)},
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["/bin/bash", str(finder)],
+        env={"PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 1
     assert "Python 3.13 was not found" in result.stderr
     assert "pyenv install 3.13" in result.stderr

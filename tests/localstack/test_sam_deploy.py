@@ -16,7 +16,7 @@ pytestmark = pytest.mark.localstack
 APP = Path(__file__).with_name("sam_app")
 
 
-def test_sam_application_deploys_and_runs(aws: AwsClientFactory, tmp_path: Path):
+def test_sam_application_deploys_and_runs(aws: AwsClientFactory, tmp_path: Path) -> None:
     # Given the application built by sam build
     built = sam.build(APP / "template.yaml", tmp_path / "build")
     stack = f"sam-hello-{uuid.uuid4().hex[:8]}"

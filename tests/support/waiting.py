@@ -9,7 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(
+def wait_until[T](
     probe: Callable[[], T | None], timeout: float, interval: float = 0.1, what: str = "condition"
 ) -> T:
     """Calls `probe` until it returns something truthy; fails the test after `timeout` seconds."""

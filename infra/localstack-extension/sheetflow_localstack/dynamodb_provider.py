@@ -6,6 +6,7 @@ implementation, which LocalStack already ships. Selected with PROVIDER_OVERRIDE_
 """
 
 from localstack.aws.api.dynamodb import DynamodbApi
+from localstack.services.moto import MotoFallbackDispatcher
 from localstack.services.plugins import Service, aws_provider
 
 
@@ -13,10 +14,8 @@ class MotoBackedDynamodbProvider(DynamodbApi):
     """No operation is implemented here: the dispatcher falls back to moto for all of them."""
 
 
-@aws_provider(api="dynamodb", name="moto")
+@aws_provider(api="dynamodb", name="moto")  # type: ignore[untyped-decorator]
 def dynamodb_moto() -> Service:
-    from localstack.services.moto import MotoFallbackDispatcher
-
     return Service.for_provider(
         MotoBackedDynamodbProvider(), dispatch_table_factory=MotoFallbackDispatcher
     )

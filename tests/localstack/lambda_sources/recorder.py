@@ -29,7 +29,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "body": body,
                 "batch_id": batch_id,
                 "batch_size": len(records),
-                "receive_count": int(record.get("attributes", {}).get("ApproximateReceiveCount", 0)),
+                "receive_count": int(
+                    record.get("attributes", {}).get("ApproximateReceiveCount", 0)
+                ),
                 "received_at": str(time.time()),
             }
         )

@@ -145,26 +145,26 @@ def load_handler(code_dir: str, handler_spec: str) -> Any:
     sys.path[0] = code_dir
     module_name, _, function_name = handler_spec.rpartition(".")
     if not module_name:
-        raise RuntimeFault(
+        raise LambdaRuntimeError(
             "Runtime.MalformedHandlerName",
             f"Bad handler '{handler_spec}': not enough values to unpack (expected 2, got 1)",
         )
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as error:
-        raise RuntimeFault(
+        raise LambdaRuntimeError(
             "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
         ) from error
     handler = getattr(module, function_name, None)
     if handler is None:
-        raise RuntimeFault(
+        raise LambdaRuntimeError(
             "Runtime.HandlerNotFound",
             f"Handler '{function_name}' missing on module '{module_name}'",
         )
     return handler
 
 
-class RuntimeFault(Exception):
+class LambdaRuntimeError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
@@ -193,19 +193,24 @@ def _run_handler(handler: Any, payload: str, context: LambdaContext) -> dict[str
     try:
         response = handler(json.loads(payload) if payload else None, context)
     except Exception as error:
-        payload = error_payload(error)
+        failure = error_payload(error)
         print(
-            f"[ERROR] {payload['errorType']}: {payload['errorMessage']}\n"
-            f"Traceback (most recent call last):\n{''.join(payload['stackTrace'])}",
+            f"[ERROR] {failure['errorType']}: {failure['errorMessage']}\n"
+            f"Traceback (most recent call last):\n{''.join(failure['stackTrace'])}",
             end="",
             file=sys.stderr,
         )
-        return {"ok": False, "payload": json.dumps(payload)}
+        return {"ok": False, "payload": json.dumps(failure)}
     try:
         return {"ok": True, "payload": json.dumps(response)}
     except (TypeError, ValueError) as error:
-        marshal_error = RuntimeFault("Runtime.MarshalError", f"Unable to marshal response: {error}")
-        return {"ok": False, "payload": json.dumps(error_payload(marshal_error, "Runtime.MarshalError"))}
+        unmarshallable = LambdaRuntimeError(
+            "Runtime.MarshalError", f"Unable to marshal response: {error}"
+        )
+        return {
+            "ok": False,
+            "payload": json.dumps(error_payload(unmarshallable, unmarshallable.error_type)),
+        }
 
 
 def serve() -> None:
@@ -221,7 +226,7 @@ def serve() -> None:
         handler = load_handler(code_dir, os.environ["_HANDLER"])
     except Exception as error:
         # Import failures and exceptions raised by the module's top-level code, as AWS reports them.
-        error_type = error.error_type if isinstance(error, RuntimeFault) else None
+        error_type = error.error_type if isinstance(error, LambdaRuntimeError) else None
         payload = error_payload(error, error_type)
         print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr)
         _end_of_invocation_logs(INIT_LOG_ID)

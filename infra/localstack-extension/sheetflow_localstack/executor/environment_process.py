@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import queue
@@ -42,13 +44,13 @@ class InvocationOutput:
     first: bool  # the runtime's first invocation (a cold start)
 
 
-class InvocationTimedOut(Exception):
+class InvocationTimeoutError(Exception):
     def __init__(self, logs: str) -> None:
         super().__init__("invocation timed out")
         self.logs = logs
 
 
-class EnvironmentExited(Exception):
+class EnvironmentExitedError(Exception):
     def __init__(self, logs: str, exit_status: str) -> None:
         super().__init__(exit_status)
         self.logs = logs
@@ -58,7 +60,7 @@ class EnvironmentExited(Exception):
 class LogCollector:
     """Reads the environment's stdout/stderr and splits it per invocation at the end markers."""
 
-    def __init__(self, pipe: IO[bytes]) -> None:
+    def __init__(self, pipe: io.BufferedReader) -> None:
         self._pipe = pipe
         self._pending = ""
         self._finished: dict[str, str] = {}
@@ -107,8 +109,14 @@ class LogCollector:
 
 
 class EnvironmentProcess:
-    def __init__(self, process: subprocess.Popen[bytes], commands: IO[bytes], results: IO[bytes],
-                 logs: LogCollector, init_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        commands: IO[bytes],
+        results: IO[bytes],
+        logs: LogCollector,
+        init_ms: float = 0.0,
+    ) -> None:
         self._process = process
         self._commands = commands
         self._results: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -121,8 +129,9 @@ class EnvironmentProcess:
         ).start()
 
     @classmethod
-    def spawn(cls, interpreter: Path, code_dir: Path, environment: dict[str, str],
-              startup_timeout: float) -> EnvironmentProcess:
+    def spawn(
+        cls, interpreter: Path, code_dir: Path, environment: dict[str, str], startup_timeout: float
+    ) -> EnvironmentProcess:
         """Starts the runtime and blocks until the handler is imported (or fails to import)."""
         command_read, command_write = os.pipe()
         result_read, result_write = os.pipe()
@@ -168,8 +177,10 @@ class EnvironmentProcess:
             self.kill()
             raise EnvironmentStartError(
                 "runtime did not start in time",
-                {"errorType": "Runtime.StartupTimeout",
-                 "errorMessage": f"The runtime did not become ready within {timeout:.0f} s"},
+                {
+                    "errorType": "Runtime.StartupTimeout",
+                    "errorMessage": f"The runtime did not become ready within {timeout:.0f} s",
+                },
             ) from None
         if frame is not None and frame["type"] == "ready":
             self.init_ms = float(frame["init_ms"])
@@ -177,8 +188,10 @@ class EnvironmentProcess:
             return
         self.init_logs = self.logs.logs_of(INIT_LOG_ID, timeout=0.5)
         if frame is None:
-            error = {"errorType": "Runtime.ExitError",
-                     "errorMessage": f"Runtime exited with error: {self.exit_status()}"}
+            error = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"Runtime exited with error: {self.exit_status()}",
+            }
         else:
             error = frame["error"]
         self.kill()
@@ -192,11 +205,11 @@ class EnvironmentProcess:
             frame = self._results.get(timeout=timeout)
         except queue.Empty:
             self.kill()
-            raise InvocationTimedOut(self.logs.take_unfinished()) from None
+            raise InvocationTimeoutError(self.logs.take_unfinished()) from None
         if frame is None:
             exit_status = self.exit_status()
             self.kill()
-            raise EnvironmentExited(self.logs.take_unfinished(), exit_status)
+            raise EnvironmentExitedError(self.logs.take_unfinished(), exit_status)
         return InvocationOutput(
             ok=bool(frame["ok"]),
             payload=str(frame["payload"]),
@@ -220,20 +233,16 @@ class EnvironmentProcess:
 
     def stop(self, grace_seconds: float = 2.0) -> None:
         """Closing the command pipe asks the runtime to exit; a kill follows if it does not."""
-        try:
+        with contextlib.suppress(OSError):
             self._commands.close()
-        except OSError:
-            pass
         try:
             self._process.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:
             self.kill()
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._process.wait()
 
 

@@ -32,11 +32,11 @@ from localstack.services.lambda_.invocation.runtime_executor import (
 
 from sheetflow_localstack.executor.environment_process import (
     BOOTSTRAP_SCRIPT,
-    EnvironmentExited,
+    EnvironmentExitedError,
     EnvironmentProcess,
     EnvironmentStartError,
     InvocationOutput,
-    InvocationTimedOut,
+    InvocationTimeoutError,
     to_json_bytes,
 )
 
@@ -101,8 +101,9 @@ class LocalRuntimeExecutor(RuntimeExecutor):
     @classmethod
     def validate_environment(cls) -> bool:
         if not runtimes_dir().is_dir():
-            LOG.warning("%s is not set to the folder of the local Lambda runtimes",
-                        RUNTIMES_DIR_VARIABLE)
+            LOG.warning(
+                "%s is not set to the folder of the local Lambda runtimes", RUNTIMES_DIR_VARIABLE
+            )
             return False
         return True
 
@@ -112,7 +113,9 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             try:
                 self._process = self._spawn()
             except EnvironmentStartError as error:
-                raise StatusErrorException(str(error), payload=to_json_bytes(error.payload)) from error
+                raise StatusErrorException(
+                    str(error), payload=to_json_bytes(error.payload)
+                ) from error
 
     def stop(self) -> None:
         with self._lock:
@@ -149,7 +152,9 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             }
         )
         # The function's own variables win, as LocalStack applied them last.
-        environment.update({k: str(v) for k, v in (self.function_version.config.environment or {}).items()})
+        environment.update(
+            {k: str(v) for k, v in (self.function_version.config.environment or {}).items()}
+        )
         return environment
 
     # --- addresses (the environment shares the host's network) -----------------------------
@@ -175,8 +180,12 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             try:
                 process = self._running_process()
             except EnvironmentStartError as error:
-                return self._result(request_id, error.payload, is_error=True, logs=self._framed(
-                    request_id, "", error_logs=str(error)))
+                return self._result(
+                    request_id,
+                    error.payload,
+                    is_error=True,
+                    logs=self._framed(request_id, "", error_logs=str(error)),
+                )
             command = {
                 "request_id": request_id,
                 "invoked_function_arn": payload.get("invoked-function-arn", ""),
@@ -186,24 +195,28 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             }
             try:
                 output = process.invoke(command, timeout=timeout)
-            except InvocationTimedOut as timed_out:
+            except InvocationTimeoutError as timed_out:
                 self._process = None  # the next invocation starts a fresh runtime, as in AWS
                 message = f"Task timed out after {timeout:.2f} seconds"
                 logs = f"{timed_out.logs}{_timestamp()} {request_id} {message}\n"
                 return self._result(
                     request_id,
-                    {"errorType": "Sandbox.Timedout",
-                     "errorMessage": f"RequestId: {request_id} Error: {message}"},
+                    {
+                        "errorType": "Sandbox.Timedout",
+                        "errorMessage": f"RequestId: {request_id} Error: {message}",
+                    },
                     is_error=True,
                     logs=self._framed(request_id, logs, duration_ms=timeout * 1000),
                 )
-            except EnvironmentExited as exited:
+            except EnvironmentExitedError as exited:
                 self._process = None
                 message = f"Runtime exited with error: {exited.exit_status}"
                 return self._result(
                     request_id,
-                    {"errorType": "Runtime.ExitError",
-                     "errorMessage": f"RequestId: {request_id} Error: {message}"},
+                    {
+                        "errorType": "Runtime.ExitError",
+                        "errorMessage": f"RequestId: {request_id} Error: {message}",
+                    },
                     is_error=True,
                     logs=self._framed(request_id, f"{exited.logs}{message}\n"),
                 )
@@ -222,20 +235,34 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             self._process = self._spawn()
         return self._process
 
-    def _result(self, request_id: str, payload: dict[str, Any], *, is_error: bool,
-                logs: str) -> InvocationResult:
-        return InvocationResult(request_id=request_id, payload=json.dumps(payload).encode(),
-                                is_error=is_error, logs=logs)
+    def _result(
+        self, request_id: str, payload: dict[str, Any], *, is_error: bool, logs: str
+    ) -> InvocationResult:
+        return InvocationResult(
+            request_id=request_id,
+            payload=json.dumps(payload).encode(),
+            is_error=is_error,
+            logs=logs,
+        )
 
-    def _framed(self, request_id: str, body: str, output: InvocationOutput | None = None, *,
-                duration_ms: float | None = None, init_ms: float | None = None,
-                error_logs: str = "") -> str:
+    def _framed(
+        self,
+        request_id: str,
+        body: str,
+        output: InvocationOutput | None = None,
+        *,
+        duration_ms: float | None = None,
+        init_ms: float | None = None,
+        error_logs: str = "",
+    ) -> str:
         """The handler's output between AWS's START, END and REPORT lines."""
         version = self.function_version.id.qualifier
         memory = self.function_version.config.memory_size
         duration = output.duration_ms if output else (duration_ms or 0.0)
-        report = (f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-                  f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: {memory} MB")
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+            f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: {memory} MB"
+        )
         if output:
             report += f"\tMax Memory Used: {output.max_rss_mb} MB"
         if init_ms is not None:
@@ -244,8 +271,10 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             body += "\n"
         if error_logs:
             body += f"{error_logs}\n"
-        return (f"START RequestId: {request_id} Version: {version}\n{body}"
-                f"END RequestId: {request_id}\n{report}\n")
+        return (
+            f"START RequestId: {request_id} Version: {version}\n{body}"
+            f"END RequestId: {request_id}\n{report}\n"
+        )
 
     def get_logs(self) -> str:
         return self._process.logs.history() if self._process else ""

@@ -9,6 +9,7 @@ class LocalRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "local"
 
     def load(self, *args: Any, **kwargs: Any) -> type:
-        from sheetflow_localstack.executor.executor import LocalRuntimeExecutor
+        # Imported on use: LocalStack lists plugins without loading each one's dependencies.
+        from sheetflow_localstack.executor.executor import LocalRuntimeExecutor  # noqa: PLC0415
 
         return LocalRuntimeExecutor
