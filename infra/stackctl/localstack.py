@@ -64,7 +64,11 @@ def runtime_environment() -> dict[str, str]:
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": os.environ.get(
             "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC", "0.5"
         ),
-    }
+    } | {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+
+
+# LocalStack settings a user may set for troubleshooting (DEBUG=1 make up).
+PASSED_THROUGH = ("DEBUG", "LS_LOG", "LAMBDA_KEEPALIVE_MS", "LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT")
 
 
 @dataclass
