@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,8 @@ import boto3
 import openpyxl
 import pytest
 from moto import mock_aws
+
+from stackctl import samples
 
 # Set before any handler module creates the Powertools objects at import time.
 os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -145,63 +146,6 @@ def workbook_bytes(rows: int = 3) -> bytes:
     return buffer.getvalue()
 
 
-def rewrite_parts(source: bytes, replacements: dict[str, bytes]) -> bytes:
-    """A copy of a zip with some parts replaced or added."""
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(source)) as original,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy,
-    ):
-        for entry in original.infolist():
-            if entry.filename not in replacements:
-                copy.writestr(entry.filename, original.read(entry.filename))
-        for name, data in replacements.items():
-            copy.writestr(name, data)
-    return out.getvalue()
-
-
-BILLION_LAUGHS = b"""<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-]>
-<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">
-<si><t>&lol3;</t></si></sst>"""
-
-
-def hostile_file(kind: str) -> bytes:
-    """Files that must be refused, built here so no binary fixture is committed."""
-    good = workbook_bytes()
-    if kind == "empty":
-        return b""
-    if kind == "csv":
-        return b"name,amount\nwidget,3\n"
-    if kind == "ole2":
-        return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
-    if kind == "truncated":
-        return good[: len(good) // 2]
-    if kind == "zip_bomb":
-        # 50 MB of zeros deflates to ~50 KB: a ratio far above any real worksheet.
-        return rewrite_parts(good, {"xl/worksheets/sheet2.xml": b"\0" * (50 * 1024 * 1024)})
-    if kind == "billion_laughs":
-        return rewrite_parts(good, {"xl/sharedStrings.xml": BILLION_LAUGHS})
-    if kind == "too_many_entries":
-        return rewrite_parts(good, {f"padding/{index}.txt": b"x" for index in range(10_001)})
-    if kind == "not_a_workbook":
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("readme.txt", "just a zip")
-        return buffer.getvalue()
-    if kind == "word_document":
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("[Content_Types].xml", "<Types/>")
-            archive.writestr("word/document.xml", "<document/>")
-        return buffer.getvalue()
-    raise ValueError(kind)
-
-
 @dataclass(frozen=True)
 class Kit:
     """Builders handed to tests as one fixture (test modules do not import conftest)."""
@@ -215,7 +159,7 @@ class Kit:
 
     @staticmethod
     def hostile(kind: str) -> bytes:
-        return hostile_file(kind)
+        return samples.broken_file(kind)
 
     @staticmethod
     def event(name: str) -> dict[str, Any]:
@@ -227,7 +171,7 @@ class Kit:
 
     @staticmethod
     def rewrite(source: bytes, replacements: dict[str, bytes]) -> bytes:
-        return rewrite_parts(source, replacements)
+        return samples.rewrite_parts(source, replacements)
 
 
 @pytest.fixture

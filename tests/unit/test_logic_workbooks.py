@@ -17,10 +17,10 @@ from .conftest import Kit
 HOSTILE_CASES = [
     ("empty", ErrorCode.EMPTY_FILE),
     ("csv", ErrorCode.NOT_XLSX),
-    ("ole2", ErrorCode.ENCRYPTED),
+    ("encrypted", ErrorCode.ENCRYPTED),
     ("truncated", ErrorCode.CORRUPT),
     ("zip_bomb", ErrorCode.ZIP_BOMB),
-    ("billion_laughs", ErrorCode.XML_ATTACK),
+    ("entity_expansion", ErrorCode.XML_ATTACK),
     ("too_many_entries", ErrorCode.TOO_MANY_ENTRIES),
     ("not_a_workbook", ErrorCode.NOT_XLSX),
     ("word_document", ErrorCode.NOT_XLSX),
