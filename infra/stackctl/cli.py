@@ -6,13 +6,22 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from stackctl.commands import localstack_process
+from stackctl.commands import (
+    cleanup,
+    demo,
+    deploy,
+    localstack_process,
+    logs,
+    redrive,
+    send,
+    upload,
+)
 from stackctl.errors import UserFacingError
 
 Command = Callable[[argparse.Namespace], int]
 
 # Each module registers its own subcommands; the order here is the order in --help.
-COMMAND_MODULES = [localstack_process]
+COMMAND_MODULES = [localstack_process, deploy, demo, upload, send, logs, redrive, cleanup]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from stackctl import localstack, paths
+from stackctl import localstack, paths, stack_status
+from stackctl.aws_errors import reported_as_user_errors
 from stackctl.errors import UserFacingError
 
 
@@ -45,9 +46,16 @@ def localstack_status_line() -> tuple[str, int]:
     return "LocalStack: stopped. Start it with `make up`.", 3
 
 
-def cmd_status(_: argparse.Namespace) -> int:
+@reported_as_user_errors
+def cmd_status(args: argparse.Namespace) -> int:
+    if args.task_id:
+        print("\n".join(stack_status.task_lines(args.task_id)))
+        return 0
     line, code = localstack_status_line()
     print(line)
+    if code == 0 and localstack.health() is not None:
+        # The exit code stays LocalStack's: running without the stack deployed is still "up".
+        print("\n".join(stack_status.stack_lines()))
     return code
 
 
@@ -58,4 +66,10 @@ def register(commands: Any) -> None:
     commands.add_parser("down", help="stop LocalStack and its Lambda environments").set_defaults(
         handler=cmd_down
     )
-    commands.add_parser("status", help="is LocalStack running?").set_defaults(handler=cmd_status)
+    status = commands.add_parser(
+        "status",
+        help="LocalStack's state; with the stack deployed, tasks by status and queue depths; "
+        "with TASK_ID, that task",
+    )
+    status.add_argument("task_id", nargs="?", metavar="TASK_ID", help="show this task's details")
+    status.set_defaults(handler=cmd_status)

@@ -1,0 +1,91 @@
+"""`upload FILE [--via api|presign|s3] [--wait] [--timeout S]`: send a workbook in, optionally
+wait for its outcome."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from stackctl import stack, task_report
+from stackctl.api_client import ApiClient
+from stackctl.aws_errors import reported_as_user_errors
+from stackctl.progress import ProgressDisplay
+from stackctl.task_waiting import WatchedTask, wait_for_tasks
+from stackctl.uploading import UploadRoute, read_workbook_file, submit
+
+EXIT_FAILED = 1
+EXIT_TIMED_OUT = 124  # as coreutils `timeout` does
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+@reported_as_user_errors
+def cmd_upload(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    data = read_workbook_file(path)  # before any AWS call: a typo needs no LocalStack
+    outputs = stack.outputs()
+    route = UploadRoute(args.via)
+    submitted = submit(data, path.name, route, outputs)
+    where = f" as {submitted.key}" if submitted.key else ""
+    print(f"Uploaded {path.name} ({len(data):,} bytes) via {route}{where}.")
+    print(f"Task {submitted.task_id}")
+    if not args.wait:
+        print(f"Follow it with `sheetflow status {submitted.task_id}`.")
+        return 0
+
+    api = ApiClient(outputs.api_base_url)
+    result = wait_for_tasks(
+        [WatchedTask(path.name, submitted.task_id)], api.task, args.timeout, ProgressDisplay()
+    )
+    task = result.tasks[submitted.task_id]
+    if not result.all_finished:
+        print(task_report.outcome_line(path.name, task))
+        print(
+            f"Gave up waiting after {args.timeout:.0f} s; "
+            f"check later with `sheetflow status {submitted.task_id}`."
+        )
+        return EXIT_TIMED_OUT
+    assert task is not None  # finished implies it exists
+    _print_outcome(path.name, task, outputs["BucketName"])
+    return 0 if task.get("status") == "SUCCEEDED" else EXIT_FAILED
+
+
+def _print_outcome(label: str, task: dict[str, Any], results_bucket: str) -> None:
+    print(task_report.outcome_line(label, task))
+    if task.get("summary"):
+        print("\n".join(task_report.sheet_lines(task["summary"])))
+    for line in task_report.result_lines(task, results_bucket):
+        print(line)
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "upload",
+        help="upload a workbook (API, presigned URL or straight into S3); --wait for the result",
+    )
+    parser.add_argument("file", metavar="FILE", help="an .xlsx workbook")
+    parser.add_argument(
+        "--via",
+        choices=[route.value for route in UploadRoute],
+        default=UploadRoute.API.value,
+        help="api: POST /uploads (default); presign: POST /uploads/presign then PUT; "
+        "s3: put the object into the bucket (the S3 notification starts the task)",
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="wait for the task to finish and print its outcome"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="S",
+        help=f"seconds to wait with --wait (default {DEFAULT_TIMEOUT_SECONDS:.0f})",
+    )
+    parser.set_defaults(handler=cmd_upload)
