@@ -15,13 +15,14 @@ from stackctl.commands import (
     redrive,
     send,
     upload,
+    worker,
 )
 from stackctl.errors import UserFacingError
 
 Command = Callable[[argparse.Namespace], int]
 
 # Each module registers its own subcommands; the order here is the order in --help.
-COMMAND_MODULES = [localstack_process, deploy, demo, upload, send, logs, redrive, cleanup]
+COMMAND_MODULES = [localstack_process, deploy, demo, upload, send, logs, redrive, cleanup, worker]
 
 
 def build_parser() -> argparse.ArgumentParser:
