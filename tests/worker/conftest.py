@@ -73,9 +73,10 @@ def start_worker(localstack_endpoint: str, tmp_path: Path) -> Iterator[StartWork
     """Starts `python -m sheetflow.worker` with the given environment and arguments."""
     started: list[WorkerProcess] = []
 
-    def start(env: dict[str, str], *args: str) -> WorkerProcess:
+    def start(env: dict[str, str], *args: str, command: list[str] | None = None) -> WorkerProcess:
         full_env = {**base_worker_env(localstack_endpoint), **env}
-        worker = WorkerProcess(full_env, list(args), tmp_path / f"worker-{len(started)}")
+        log_dir = tmp_path / f"worker-{len(started)}"
+        worker = WorkerProcess(full_env, list(args), log_dir, command)
         started.append(worker)
         return worker
 

@@ -114,15 +114,22 @@ def workbook_bytes(path: Path, rows: int) -> bytes:
 
 
 class WorkerProcess:
-    """`python -m sheetflow.worker` with its own environment; stdout and stderr go to files."""
+    """`python -m sheetflow.worker` (or `command`) with its own environment; stdout and stderr go
+    to files."""
 
-    def __init__(self, env: dict[str, str], args: list[str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        args: list[str],
+        log_dir: Path,
+        command: list[str] | None = None,
+    ) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.stdout_path = log_dir / "stdout.log"
         self.stderr_path = log_dir / "stderr.log"
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sheetflow.worker", *args],
+                [*(command or [sys.executable, "-m", "sheetflow.worker"]), *args],
                 env=env,
                 stdout=out,
                 stderr=err,
