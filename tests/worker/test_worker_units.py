@@ -1,0 +1,83 @@
+"""The worker's pure parts: configuration, lease arithmetic, liveness."""
+
+from __future__ import annotations
+
+import pytest
+
+from sheetflow.config import ConfigError
+from sheetflow.worker.health import ConsumerState, assess_liveness
+from sheetflow.worker.settings import StandaloneSettings
+
+REQUIRED = {"QUEUE_URL": "http://queue", "TABLE_NAME": "tasks", "BUCKET_NAME": "uploads"}
+
+
+def test_defaults_and_processing_settings_come_from_the_environment() -> None:
+    settings = StandaloneSettings.from_env({**REQUIRED, "RESULTS_BUCKET": "results"})
+    assert (settings.concurrency, settings.health_port, settings.receive_batch) == (1, 0, 10)
+    assert (settings.wait_seconds, settings.visibility_seconds) == (20, 60)
+    processing = settings.worker_settings()
+    assert (processing.uploads_bucket, processing.results_bucket) == ("uploads", "results")
+    assert processing.lease_seconds == settings.lease_seconds == 30
+
+
+def test_lease_lapses_before_a_dead_workers_message_reappears() -> None:
+    # The message reappears one visibility timeout after the last heartbeat; the lease, set at
+    # most one heartbeat interval later, must have lapsed by then.
+    for visibility in (2, 3, 7, 60, 720):
+        settings = StandaloneSettings.from_env(
+            {**REQUIRED, "WORKER_VISIBILITY_SECONDS": str(visibility)}
+        )
+        assert settings.heartbeat_seconds + settings.lease_seconds < visibility
+
+
+def test_flags_override_the_environment_within_the_same_bounds() -> None:
+    settings = StandaloneSettings.from_env({**REQUIRED, "WORKER_CONCURRENCY": "4"})
+    assert settings.with_overrides(concurrency=2, health_port=8080).concurrency == 2
+    with pytest.raises(ConfigError, match="--concurrency must be between 1 and 64, not 0"):
+        settings.with_overrides(concurrency=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("WORKER_RECEIVE_BATCH", "11", "between 1 and 10"),
+        ("WORKER_VISIBILITY_SECONDS", "1", "between 2 and 43200"),
+        ("WORKER_HEALTH_PORT", "http", "must be an integer"),
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_named(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{name} .*{message}"):
+        StandaloneSettings.from_env({**REQUIRED, name: value})
+
+
+def consumer(last_poll: float, busy_since: float = 0.0, alive: bool = True) -> ConsumerState:
+    return ConsumerState(
+        slot=0, pid=42, alive=alive, last_poll=last_poll, busy_since=busy_since, restarts=0
+    )
+
+
+def test_liveness_is_ok_while_polls_are_recent_or_a_message_is_in_hand() -> None:
+    assert assess_liveness(1000.0, 999.9, [consumer(last_poll=990.0)], 60).healthy
+    busy_long = consumer(last_poll=100.0, busy_since=200.0)
+    liveness = assess_liveness(1000.0, 999.9, [busy_long], 60)
+    assert liveness.healthy
+    assert liveness.document["consumers"][0]["busy_seconds"] == 800.0
+
+
+@pytest.mark.parametrize(
+    ("state", "tick", "problem"),
+    [
+        (consumer(last_poll=900.0), 999.9, "consumer 0 last polled 100 s ago"),
+        (consumer(last_poll=999.0, alive=False), 999.9, "consumer 0 is not running"),
+        (consumer(last_poll=999.0), 900.0, "supervisor loop silent for 100 s"),
+    ],
+)
+def test_liveness_fails_on_a_stale_poll_a_dead_consumer_or_a_silent_supervisor(
+    state: ConsumerState, tick: float, problem: str
+) -> None:
+    liveness = assess_liveness(1000.0, tick, [state], 60)
+    assert not liveness.healthy
+    assert liveness.document["status"] == "unhealthy"
+    assert liveness.document["problems"] == [problem]
