@@ -6,7 +6,8 @@ RetryLaterError for a transient failure: the caller then keeps the message (a ba
 simply not deleting it) and makes it invisible for `RetryLaterError.delay_seconds`.
 
 Permanent failures (the file itself) mark the task FAILED and return normally, so the message is
-consumed and never retried.
+consumed and never retried. A task FAILED with RETRIES_EXHAUSTED is processed again when its
+message comes back (an operator redrove it from the parked dead letters).
 """
 
 from __future__ import annotations
@@ -113,11 +114,15 @@ def _process_job(
         task = _find_or_create_task(job, settings, tasks, now())
         if task is None:
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task no longer exists")
-        if task.finished:
+        if not task.claimable:
+            # SUCCEEDED, or FAILED for good; FAILED with RETRIES_EXHAUSTED is a redrive and runs.
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail=f"task already {task.status}")
         moment = now()
         if task.lease_active(int(moment.timestamp())):
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task is being processed")
+        if task.redrivable:
+            previous = task.error.to_dict() if task.error else None
+            logger.info("Claiming a redriven task", extra={"previous_error": previous})
         lease_until = int((moment + timedelta(seconds=settings.lease_seconds)).timestamp())
         claimed = tasks.claim(task, moment, lease_until)
     except TransientError as exc:

@@ -81,3 +81,13 @@ def test_state_machine_forbids_leaving_finished_states() -> None:
     assert can_transition(TaskStatus.AWAITING_UPLOAD, TaskStatus.QUEUED)
     assert not can_transition(TaskStatus.SUCCEEDED, TaskStatus.PROCESSING)
     assert not can_transition(TaskStatus.FAILED, TaskStatus.QUEUED)
+    assert not can_transition(TaskStatus.FAILED, TaskStatus.PROCESSING)
+
+
+def test_only_retries_exhausted_failures_may_be_redriven() -> None:
+    assert can_transition(TaskStatus.FAILED, TaskStatus.PROCESSING, "RETRIES_EXHAUSTED")
+    assert not can_transition(TaskStatus.FAILED, TaskStatus.QUEUED, "RETRIES_EXHAUSTED")
+    assert not can_transition(TaskStatus.FAILED, TaskStatus.SUCCEEDED, "RETRIES_EXHAUSTED")
+    for code in ("NOT_XLSX", "CORRUPT", "SOURCE_MISSING", "DEPENDENCY_UNAVAILABLE", None):
+        assert not can_transition(TaskStatus.FAILED, TaskStatus.PROCESSING, code)
+    assert not can_transition(TaskStatus.SUCCEEDED, TaskStatus.PROCESSING, "RETRIES_EXHAUSTED")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -11,7 +12,7 @@ import pytest
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import task_message
-from sheetflow.logic.task import Task, TaskStatus, new_task, new_task_id, upload_key
+from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, new_task_id, upload_key
 from sheetflow.processing import OutcomeKind, RetryLaterError, WorkerSettings, process_message
 
 from .conftest import Kit, Stack
@@ -192,3 +193,97 @@ def test_test_event_and_garbage_are_ignored(stack: Stack) -> None:
     for body in ('{"Event": "s3:TestEvent"}', "garbage"):
         outcomes = process_message(body, 1, settings(stack), repository)
         assert [outcome.kind for outcome in outcomes] == [OutcomeKind.IGNORED]
+
+
+# --- redrive: FAILED with RETRIES_EXHAUSTED may be claimed again, nothing else finished may ------
+
+
+def failed_task(stack: Stack, data: bytes, code: str, attempts: int = 3) -> Task:
+    """A task FAILED with `code` after `attempts` attempts, its upload still in place."""
+    task_id = new_task_id()
+    task = replace(
+        new_task(
+            task_id=task_id,
+            status=TaskStatus.FAILED,
+            bucket=stack.bucket,
+            key=upload_key(task_id, "book.xlsx"),
+            filename="book.xlsx",
+            now=NOW,
+            ttl=timedelta(hours=48),
+        ),
+        attempts=attempts,
+        error=TaskError(code, f"{code} for the test"),
+        last_error=TaskError("DEPENDENCY_UNAVAILABLE", "S3 down"),
+    )
+    boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
+    assert TaskRepository(stack.table).create(task)
+    return task
+
+
+def test_redriven_retries_exhausted_task_succeeds(stack: Stack, kit: Kit) -> None:
+    # Given a task whose retries ran out, and its message moved back to the task queue
+    task = failed_task(stack, kit.workbook(rows=2), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
+    # When the message is processed
+    kinds = run(stack, task)
+    # Then the task is processed as attempt 4, SUCCEEDED, with its error cleared
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert kinds == [OutcomeKind.SUCCEEDED]
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+    assert stored.attempts == 4 and stored.error is None
+    assert stored.summary is not None and stored.summary["total_rows"] == 3
+    # And a further copy of the message is a duplicate: SUCCEEDED is final
+    assert run(stack, task) == [OutcomeKind.SKIPPED]
+
+
+def test_redriven_task_whose_file_is_bad_fails_for_good(stack: Stack, kit: Kit) -> None:
+    task = failed_task(stack, kit.hostile("csv"), ErrorCode.RETRIES_EXHAUSTED)
+    assert run(stack, task) == [OutcomeKind.FAILED]
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.error is not None and stored.error.code == "NOT_XLSX"
+    # Now it failed for its file: another redrive does not touch it
+    assert run(stack, task) == [OutcomeKind.SKIPPED]
+
+
+@pytest.mark.parametrize("code", [ErrorCode.NOT_XLSX, ErrorCode.CORRUPT, ErrorCode.SOURCE_MISSING])
+def test_permanently_failed_task_is_never_redone(stack: Stack, kit: Kit, code: ErrorCode) -> None:
+    # Given a task FAILED for its file (even though a good workbook sits at its key now)
+    task = failed_task(stack, kit.workbook(), code)
+    # When its message arrives again, Then it is skipped and the task is unchanged
+    assert run(stack, task) == [OutcomeKind.SKIPPED]
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored == task
+    # And the repository refuses the claim outright
+    assert TaskRepository(stack.table).claim(task, NOW, int(NOW.timestamp()) + 60) is None
+
+
+def test_succeeded_task_cannot_be_claimed(stack: Stack, kit: Kit) -> None:
+    task = queued_task(stack, kit.workbook())
+    assert run(stack, task) == [OutcomeKind.SUCCEEDED]
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None
+    assert TaskRepository(stack.table).claim(stored, NOW, int(NOW.timestamp()) + 60) is None
+
+
+def test_concurrent_claims_of_a_redriven_task_one_wins(stack: Stack, kit: Kit) -> None:
+    # Given two deliveries of the redriven message that both read the task as FAILED
+    task = failed_task(stack, kit.workbook(), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
+    repository = TaskRepository(stack.table)
+    lease = int(NOW.timestamp()) + 60
+    # When both try the conditional transition to PROCESSING
+    first = repository.claim(task, NOW, lease)
+    second = repository.claim(task, NOW, lease)
+    # Then exactly one succeeds, as attempt 4, and the stored error is gone
+    assert first is not None and first.attempts == 4 and first.error is None
+    assert second is None
+    stored = repository.get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.PROCESSING and stored.error is None
+
+
+def test_redrive_claim_is_conditional_on_the_stored_error_code(stack: Stack, kit: Kit) -> None:
+    # Given a task FAILED for its file, read by someone who believes it ran out of retries
+    stored = failed_task(stack, kit.workbook(), ErrorCode.NOT_XLSX)
+    stale = replace(stored, error=TaskError(ErrorCode.RETRIES_EXHAUSTED, "stale read"))
+    # When that reader claims it, Then the conditional write refuses
+    repository = TaskRepository(stack.table)
+    assert repository.claim(stale, NOW, int(NOW.timestamp()) + 60) is None
+    assert repository.get(stored.task_id) == stored

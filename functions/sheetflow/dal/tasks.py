@@ -17,7 +17,13 @@ from botocore.exceptions import ClientError
 
 from sheetflow.dal.clients import dynamodb_resource
 from sheetflow.dal.errors import dependency_call, error_code
-from sheetflow.logic.task import Task, TaskError, TaskStatus, isoformat
+from sheetflow.logic.task import (
+    REDRIVABLE_ERROR_CODES,
+    Task,
+    TaskError,
+    TaskStatus,
+    isoformat,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -105,19 +111,27 @@ class TaskRepository:
     def claim(self, task: Task, now: datetime, lease_until: int) -> Task | None:
         """Move the task, as read, to PROCESSING with the next attempt number.
 
-        Fails (None) when anyone changed the task since it was read, or when it is PROCESSING
-        under a lease still held by another delivery.
+        Fails (None) when anyone changed the task since it was read, when it is PROCESSING under
+        a lease still held by another delivery, or when the state machine forbids the claim
+        (SUCCEEDED, or FAILED for its file). A redriven FAILED task (RETRIES_EXHAUSTED) is
+        claimed on the condition that it still carries that code, and its error is removed.
         """
+        if not task.claimable:
+            return None
         condition = Attr("status").eq(task.status.value) & Attr("attempts").eq(task.attempts)
         if task.status is TaskStatus.PROCESSING:
             condition = condition & Attr("lease_until").lt(int(now.timestamp()))
+        removed: tuple[str, ...] = ()
+        if task.status is TaskStatus.FAILED:
+            condition = condition & Attr("error.code").is_in(sorted(REDRIVABLE_ERROR_CODES))
+            removed = ("error",)
         values = {
             "status": TaskStatus.PROCESSING.value,
             "attempts": task.attempts + 1,
             "lease_until": lease_until,
             "updated_at": isoformat(now),
         }
-        if not self._update(task.task_id, values, condition):
+        if not self._update(task.task_id, values, condition, remove=removed):
             return None
         return replace(
             task,
@@ -125,6 +139,7 @@ class TaskRepository:
             attempts=task.attempts + 1,
             lease_until=lease_until,
             updated_at=isoformat(now),
+            error=None,
         )
 
     def succeed(
@@ -145,7 +160,8 @@ class TaskRepository:
             "lease_until": 0,
             "updated_at": isoformat(now),
         }
-        return self._update(task_id, values, self._own_attempt(attempt))
+        # A redriven task that succeeds carries no error from its earlier failure.
+        return self._update(task_id, values, self._own_attempt(attempt), remove=("error",))
 
     def fail_attempt(self, task_id: str, attempt: int, error: TaskError, now: datetime) -> bool:
         """PROCESSING (this attempt) -> FAILED."""
@@ -193,10 +209,21 @@ class TaskRepository:
     def _own_attempt(attempt: int) -> Any:
         return Attr("status").eq(TaskStatus.PROCESSING.value) & Attr("attempts").eq(attempt)
 
-    def _update(self, task_id: str, values: Mapping[str, Any], condition: Any) -> bool:
+    def _update(
+        self,
+        task_id: str,
+        values: Mapping[str, Any],
+        condition: Any,
+        remove: tuple[str, ...] = (),
+    ) -> bool:
         # boto3's condition builder uses #n<i>/:v<i> placeholders: ours must differ.
         names = {f"#set{index}": name for index, name in enumerate(values)}
         assignments = ", ".join(f"{alias} = :set{index}" for index, alias in enumerate(names))
+        expression = f"SET {assignments}"
+        if remove:
+            removed = {f"#rm{index}": name for index, name in enumerate(remove)}
+            names.update(removed)
+            expression += " REMOVE " + ", ".join(removed)
         expression_values = {
             f":set{index}": _to_dynamo(value) for index, value in enumerate(values.values())
         }
@@ -204,7 +231,7 @@ class TaskRepository:
             "UpdateItem",
             lambda: self._table.update_item(
                 Key={"task_id": task_id},
-                UpdateExpression=f"SET {assignments}",
+                UpdateExpression=expression,
                 ConditionExpression=condition & Attr("task_id").exists(),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=expression_values,

@@ -4,6 +4,10 @@ QUEUED -> PROCESSING -> SUCCEEDED | FAILED, and AWAITING_UPLOAD -> QUEUED for pr
 A PROCESSING task whose lease has lapsed (its worker failed transiently or died) may be claimed
 again by a redelivery, which increments `attempts`. Storage enforces each transition with a
 conditional write on the status and attempt it was read with.
+
+One finished state can be left: FAILED with RETRIES_EXHAUSTED (the dead-letter path) goes back
+to PROCESSING when an operator redrives its message. A task FAILED for its file, or SUCCEEDED,
+is final.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from sheetflow.logic.errors import ErrorCode
 
 TASK_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_PREFIX = "uploads/"
@@ -39,12 +45,25 @@ ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
         {TaskStatus.PROCESSING, TaskStatus.SUCCEEDED, TaskStatus.FAILED}
     ),
     TaskStatus.SUCCEEDED: frozenset(),
-    TaskStatus.FAILED: frozenset(),
+    # FAILED -> PROCESSING is a redrive, and only for the codes in REDRIVABLE_ERROR_CODES.
+    TaskStatus.FAILED: frozenset({TaskStatus.PROCESSING}),
 }
 
+# Failures that say nothing about the file: the retries ran out on a fault that an operator may
+# have fixed since, so a redriven message may try again. File codes (NOT_XLSX, ...) never do.
+REDRIVABLE_ERROR_CODES = frozenset({ErrorCode.RETRIES_EXHAUSTED.value})
 
-def can_transition(current: TaskStatus, target: TaskStatus) -> bool:
-    return target in ALLOWED_TRANSITIONS[current]
+
+def can_transition(current: TaskStatus, target: TaskStatus, error_code: str | None = None) -> bool:
+    """Whether `current` may become `target`; `error_code` is the task's error, if any.
+
+    Leaving FAILED additionally needs a redrivable error code.
+    """
+    if target not in ALLOWED_TRANSITIONS[current]:
+        return False
+    if current is TaskStatus.FAILED:
+        return error_code in REDRIVABLE_ERROR_CODES
+    return True
 
 
 def new_task_id() -> str:
@@ -117,11 +136,24 @@ class Task:
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
+    @property
+    def redrivable(self) -> bool:
+        """FAILED only because its retries ran out: a redriven message may claim it again."""
+        return self.status is TaskStatus.FAILED and self.can_become(TaskStatus.PROCESSING)
+
+    @property
+    def claimable(self) -> bool:
+        """Whether a delivery may try to claim it (leases aside): unfinished, or redrivable."""
+        return self.can_become(TaskStatus.PROCESSING)
+
+    def can_become(self, status: TaskStatus) -> bool:
+        return can_transition(self.status, status, self.error.code if self.error else None)
+
     def lease_active(self, now_epoch: int) -> bool:
         return self.status is TaskStatus.PROCESSING and self.lease_until > now_epoch
 
     def with_status(self, status: TaskStatus, now: datetime) -> Task:
-        if not can_transition(self.status, status):
+        if not self.can_become(status):
             raise ValueError(f"task {self.task_id}: {self.status} -> {status} is not allowed")
         return replace(self, status=status, updated_at=isoformat(now))
 
