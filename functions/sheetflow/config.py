@@ -37,6 +37,7 @@ class ApiConfig:
     results_bucket: str
     queue_url: str
     dlq_url: str
+    failed_queue_url: str
     max_upload_bytes: int
     retention_hours: int
     presign_expiry_seconds: int
@@ -51,6 +52,7 @@ class ApiConfig:
             results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
             queue_url=_required(env, "QUEUE_URL"),
             dlq_url=_required(env, "DLQ_URL"),
+            failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
             retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
             presign_expiry_seconds=_integer(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
@@ -92,6 +94,8 @@ class WorkerConfig:
 class DeadLetterConfig:
     table_name: str
     bucket_name: str
+    # Where handled dead letters are parked for inspection and redrive.
+    failed_queue_url: str
     max_receive_count: int
     retention_hours: int
 
@@ -100,6 +104,7 @@ class DeadLetterConfig:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=_required(env, "BUCKET_NAME"),
+            failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_receive_count=_integer(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
             retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
         )

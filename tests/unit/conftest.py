@@ -48,6 +48,7 @@ class Stack:
     table: str
     queue_url: str
     dlq_url: str
+    failed_queue_url: str
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -104,6 +105,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         create_table(TABLE)
         sqs = boto3.client("sqs")
+        failed_queue_url = sqs.create_queue(QueueName="sheetflow-failed")["QueueUrl"]
         dlq_url = sqs.create_queue(QueueName="sheetflow-dlq")["QueueUrl"]
         queue_url = sqs.create_queue(
             QueueName="sheetflow-tasks", Attributes={"VisibilityTimeout": "720"}
@@ -113,6 +115,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "BUCKET_NAME": BUCKET,
             "QUEUE_URL": queue_url,
             "DLQ_URL": dlq_url,
+            "FAILED_QUEUE_URL": failed_queue_url,
             "MAX_UPLOAD_BYTES": str(1024 * 1024),
             "RETENTION_HOURS": "24",
             "MAX_RECEIVE_COUNT": "3",
@@ -121,7 +124,13 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RESULTS_BUCKET", raising=False)
         _clear_caches()
-        yield Stack(bucket=BUCKET, table=TABLE, queue_url=queue_url, dlq_url=dlq_url)
+        yield Stack(
+            bucket=BUCKET,
+            table=TABLE,
+            queue_url=queue_url,
+            dlq_url=dlq_url,
+            failed_queue_url=failed_queue_url,
+        )
         _clear_caches()
 
 

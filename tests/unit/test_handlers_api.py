@@ -174,12 +174,19 @@ def test_health_reports_depths_and_503_when_a_dependency_is_down(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
     boto3.client("sqs").send_message(QueueUrl=stack.dlq_url, MessageBody="{}")
+    for _ in range(2):
+        boto3.client("sqs").send_message(QueueUrl=stack.failed_queue_url, MessageBody="{}")
     status, body = call(kit.event("api-health.json"), context)
     assert status == 200 and body["checks"]["dlq"]["depth"] == 1
+    assert body["checks"]["failed"] == {"ok": True, "depth": 2, "in_flight": 0, "delayed": 0}
+    assert body["checks"]["queue"]["depth"] == 0
     boto3.client("sqs").delete_queue(QueueUrl=stack.queue_url)
     status, body = call(kit.event("api-health.json"), context)
     assert status == 503 and body["status"] == "degraded"
     assert body["checks"]["queue"]["ok"] is False and body["checks"]["table"]["ok"] is True
+    boto3.client("sqs").delete_queue(QueueUrl=stack.failed_queue_url)
+    status, body = call(kit.event("api-health.json"), context)
+    assert status == 503 and body["checks"]["failed"]["ok"] is False
 
 
 def test_unknown_route_is_json_404(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:

@@ -152,3 +152,137 @@ def test_dead_letter_leaves_finished_tasks_alone(
     dead_letter.handler(event, context)
     stored = repository.get(task.task_id)
     assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+
+
+# --- dead letters are recorded, then parked in the failed-tasks queue --------------------------
+
+
+def parked_bodies(stack: Stack) -> list[str]:
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=stack.failed_queue_url, MaxNumberOfMessages=10
+    )
+    return [message["Body"] for message in messages.get("Messages", [])]
+
+
+def dead_letter_event(kit: Kit, bodies: list[str]) -> dict[str, Any]:
+    template = kit.event("dead-letter-record.json")["Records"][0]
+    return {
+        "Records": [
+            {**template, "messageId": f"dead-letter-{index}", "body": body}
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_dead_letter_parks_the_original_body_unchanged(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    # Given a dead-lettered task message and an S3 notification (as SQS delivered them)
+    task = make_task(stack, kit.workbook())
+    task_body = task_message(task.task_id, task.bucket, task.key)
+    notification = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {
+                        "bucket": {"name": stack.bucket},
+                        "object": {"key": "uploads/odd+name%21.xlsx", "size": 5},
+                    },
+                }
+            ]
+        },
+        indent=1,
+    )
+    # When the dead-letter function handles them
+    response = dead_letter.handler(dead_letter_event(kit, [task_body, notification]), context)
+    # Then both are settled, their tasks FAILED, and the bodies forwarded byte for byte
+    assert response["batchItemFailures"] == []
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.FAILED
+    assert sorted(parked_bodies(stack)) == sorted([task_body, notification])
+
+
+def test_dead_letter_of_a_finished_task_is_parked_and_the_task_kept(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    task = make_task(stack, kit.workbook(), status=TaskStatus.QUEUED)
+    repository = TaskRepository(stack.table)
+    claimed = repository.claim(task, datetime.now(UTC), 0)
+    assert claimed is not None
+    assert repository.succeed(
+        task.task_id, attempt=1, summary={}, result_key="r", size=1, now=datetime.now(UTC)
+    )
+    body = task_message(task.task_id, task.bucket, task.key)
+    assert dead_letter.handler(dead_letter_event(kit, [body]), context)["batchItemFailures"] == []
+    assert parked_bodies(stack) == [body]
+    stored = repository.get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+
+
+def test_failure_to_forward_is_a_batch_item_failure_and_the_retry_parks_it(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    # Given the failed-tasks queue cannot be reached
+    task = make_task(stack, kit.workbook())
+    body = task_message(task.task_id, task.bucket, task.key)
+    sqs = boto3.client("sqs")
+    sqs.delete_queue(QueueUrl=stack.failed_queue_url)
+    event = dead_letter_event(kit, [body])
+    # When the dead letter is handled, Then it is reported for another delivery
+    response = dead_letter.handler(event, context)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "dead-letter-0"}]
+    # And the task is marked already
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.FAILED
+    assert stored.error is not None and stored.error.code == "RETRIES_EXHAUSTED"
+    # When the queue is back and the dead letter comes again, Then it is parked, task unchanged
+    assert sqs.create_queue(QueueName="sheetflow-failed")["QueueUrl"] == stack.failed_queue_url
+    assert dead_letter.handler(event, context)["batchItemFailures"] == []
+    assert parked_bodies(stack) == [body]
+    assert TaskRepository(stack.table).get(task.task_id) == stored
+
+
+def test_failure_to_mark_is_a_batch_item_failure_and_nothing_is_parked(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    task = make_task(stack, kit.workbook())
+    boto3.client("dynamodb").delete_table(TableName=stack.table)
+    event = dead_letter_event(kit, [task_message(task.task_id, task.bucket, task.key)])
+    response = dead_letter.handler(event, context)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "dead-letter-0"}]
+    assert parked_bodies(stack) == []
+
+
+def test_persistent_fault_is_parked_then_redrive_reprocesses(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    # Given a task whose three attempts failed transiently (S3 down)
+    task = make_task(stack, kit.workbook(rows=4))
+    repository = TaskRepository(stack.table)
+    current: Task | None = task
+    for _ in range(3):
+        assert current is not None
+        claimed = repository.claim(current, datetime.now(UTC), 0)
+        assert claimed is not None
+        fault = TaskError("DEPENDENCY_UNAVAILABLE", "S3 down")
+        assert repository.release(task.task_id, claimed.attempts, fault, datetime.now(UTC))
+        current = repository.get(task.task_id)
+    body = task_message(task.task_id, task.bucket, task.key)
+    # When its message reaches the dead-letter function (SQS moved it after maxReceiveCount)
+    assert dead_letter.handler(dead_letter_event(kit, [body]), context)["batchItemFailures"] == []
+    # Then the task is FAILED with RETRIES_EXHAUSTED and the message waits in the parked queue
+    failed = repository.get(task.task_id)
+    assert failed is not None and failed.status is TaskStatus.FAILED and failed.attempts == 3
+    assert failed.error is not None and failed.error.code == "RETRIES_EXHAUSTED"
+    parked = parked_bodies(stack)
+    assert parked == [body]
+    # When the operator moves the message back to the task queue (the redrive)
+    redriven = received_records(stack, parked)
+    response = worker.handler({"Records": redriven}, context)
+    # Then the task is processed again and SUCCEEDED as attempt 4, its error cleared
+    assert response["batchItemFailures"] == []
+    stored = repository.get(task.task_id)
+    assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+    assert stored.attempts == 4 and stored.error is None
+    assert stored.summary is not None and stored.summary["total_rows"] == 5

@@ -93,6 +93,9 @@ def test_dead_letter_event_records_the_failure(
     assert task is not None and task.error is not None
     assert task.error.code == "RETRIES_EXHAUSTED"
     assert json.loads(event["Records"][0]["body"])["task_id"] == kit.sample_task_id
+    # And the message is parked, unchanged, in the failed-tasks queue
+    parked = boto3.client("sqs").receive_message(QueueUrl=stack.failed_queue_url)["Messages"]
+    assert [message["Body"] for message in parked] == [event["Records"][0]["body"]]
 
 
 def test_cleanup_event(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:

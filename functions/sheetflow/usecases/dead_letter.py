@@ -1,4 +1,6 @@
-"""Messages that kept failing: their tasks become FAILED with RETRIES_EXHAUSTED."""
+"""Messages that kept failing: their tasks become FAILED with RETRIES_EXHAUSTED, and the messages
+are parked in the failed-tasks queue, where the alarm sees them and an operator can redrive them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from sheetflow.config import DeadLetterConfig
+from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import MessageFormatError, parse_message
@@ -25,7 +28,9 @@ def fail_dead_letter(
 ) -> list[str]:
     """Mark each task of a dead-lettered message FAILED; returns the ids newly marked.
 
-    Finished tasks stay as they are (a late duplicate may reach the DLQ after success).
+    Finished tasks stay as they are (a late duplicate may reach the DLQ after success, and a
+    retried dead letter finds its task marked already). Raises TransientError when the table
+    cannot be reached.
     """
     try:
         jobs = parse_message(body)
@@ -55,6 +60,16 @@ def fail_dead_letter(
         if tasks.fail_unfinished(task.task_id, exhausted_error(attempts, task.last_error), now):
             marked.append(task.task_id)
     return marked
+
+
+def park_dead_letter(body: str, config: DeadLetterConfig) -> str:
+    """Forward the dead letter's body, unchanged, to the failed-tasks queue; returns its new id.
+
+    Every dead letter is parked, whatever its tasks' state: what reached the DLQ deserves an
+    operator's look, and redriving a message whose task is finished does nothing. Raises
+    TransientError when the queue cannot be reached (the dead letter is then retried).
+    """
+    return queues.send(config.failed_queue_url, body)
 
 
 def _with_error(task: Task, error: TaskError) -> Task:

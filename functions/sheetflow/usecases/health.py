@@ -1,4 +1,5 @@
-"""Reachability of the API's dependencies and the depth of both queues."""
+"""Reachability of the API's dependencies and the depth of the task, dead-letter and parked
+queues."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def check_health(config: ApiConfig, tasks: TaskRepository) -> tuple[bool, dict[s
         "table": _check(tasks.check_reachable),
         "queue": _check(lambda: _depth(config.queue_url)),
         "dlq": _check(lambda: _depth(config.dlq_url)),
+        # Dead letters already recorded as FAILED, waiting for an operator (inspect, redrive).
+        "failed": _check(lambda: _depth(config.failed_queue_url)),
     }
     healthy = all(check["ok"] for check in checks.values())
     return healthy, {"status": "ok" if healthy else "degraded", "checks": checks}
