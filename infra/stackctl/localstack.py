@@ -64,6 +64,8 @@ def runtime_environment() -> dict[str, str]:
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": os.environ.get(
             "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC", "0.5"
         ),
+        # Queue depth reaches CloudWatch every 10 s (not 60), so the DLQ alarm reacts in a minute.
+        "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": "10",
     } | {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
 
 

@@ -72,6 +72,7 @@ def deploy(name: str | None = None, parameters: dict[str, str] | None = None) ->
     """sam build + samlocal deploy of template.yaml; a no-op deploy when nothing changed."""
     name = name or stack_name()
     root = paths.project_root()
-    built = sam.build(root / "template.yaml", paths.state_dir() / "build" / "sam")
+    # A build folder per stack: deploys of different stacks may run at the same time.
+    built = sam.build(root / "template.yaml", paths.state_dir() / "build" / name)
     sam.deploy(built, name, parameters)
     return outputs(name)

@@ -12,6 +12,7 @@ from typing import Any
 from stackctl import stack
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.function_names import SHORT_NAMES, log_group
+from stackctl.log_format import format_event
 
 FOLLOW_INTERVAL_SECONDS = 1.0
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -24,11 +25,6 @@ def parse_duration(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 10m, 2h or 1d")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def format_event(event: dict[str, Any]) -> str:
-    moment = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
-    return f"{moment:%H:%M:%S.%f}"[:-3] + f"  {str(event['message']).rstrip()}"
 
 
 def log_events(group: str, start_ms: int) -> Iterator[dict[str, Any]]:
@@ -51,7 +47,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     group = log_group(stack.outputs(), args.function)
     start_ms = int((time.time() - args.since) * 1000)
     seen: set[str] = set()
-    printed = _print_new(group, start_ms, seen)
+    printed = _print_new(group, start_ms, seen, args.raw)
     if not args.follow:
         if not printed:
             since = datetime.fromtimestamp(start_ms / 1000, UTC)
@@ -62,18 +58,18 @@ def cmd_logs(args: argparse.Namespace) -> int:
         while True:
             time.sleep(FOLLOW_INTERVAL_SECONDS)
             # Re-read a little overlap: events can land slightly out of order; ids dedupe them.
-            _print_new(group, max(start_ms, int(time.time() * 1000) - 60_000), seen)
+            _print_new(group, max(start_ms, int(time.time() * 1000) - 60_000), seen, args.raw)
     except KeyboardInterrupt:
         return 0
 
 
-def _print_new(group: str, start_ms: int, seen: set[str]) -> int:
+def _print_new(group: str, start_ms: int, seen: set[str], raw: bool) -> int:
     count = 0
     for event in log_events(group, start_ms):
         if event["eventId"] in seen:
             continue
         seen.add(event["eventId"])
-        print(format_event(event), flush=True)
+        print(format_event(event, raw), flush=True)
         count += 1
     return count
 
@@ -84,6 +80,9 @@ def register(commands: Any) -> None:
         "function", metavar="FUNCTION", choices=SHORT_NAMES, help=", ".join(SHORT_NAMES)
     )
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    parser.add_argument(
+        "--raw", action="store_true", help="print the JSON records as stored, not summarised"
+    )
     parser.add_argument(
         "--since",
         type=parse_duration,

@@ -1,0 +1,132 @@
+"""Cleanup, health and the sample events, on the deployed stack."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+
+from sheetflow.dal.tasks import task_to_item
+from sheetflow.logic.task import TaskStatus, new_task, result_key
+from stackctl import paths, samples
+from stackctl.stack import StackOutputs
+from tests.conftest import AwsClientFactory
+from tests.e2e.conftest import Api, FunctionSettings, wait_queue_drained
+
+pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
+
+EVENTS = paths.project_root() / "events"
+
+
+def store_task_with_objects(aws: AwsClientFactory, outputs: StackOutputs, age: timedelta) -> str:
+    """A SUCCEEDED task created `age` ago, with its upload and result objects."""
+    task_id = uuid.uuid4().hex
+    bucket = outputs["BucketName"]
+    upload = f"uploads/{task_id}/old.xlsx"
+    task = new_task(
+        task_id=task_id,
+        status=TaskStatus.SUCCEEDED,
+        bucket=bucket,
+        key=upload,
+        filename="old.xlsx",
+        now=datetime.now(UTC) - age,
+        ttl=timedelta(days=30),
+    )
+    item = task_to_item(task) | {"result_key": result_key(task_id)}
+    serializer = TypeSerializer()
+    aws("dynamodb").put_item(
+        TableName=outputs["TableName"],
+        Item={key: serializer.serialize(value) for key, value in item.items()},
+    )
+    # The record exists first: the upload's notification then finds a finished task and skips it.
+    s3 = aws("s3")
+    s3.put_object(Bucket=bucket, Key=upload, Body=samples.orders_workbook(3))
+    s3.put_object(Bucket=bucket, Key=result_key(task_id), Body=b"{}")
+    return task_id
+
+
+def objects_of(aws: AwsClientFactory, bucket: str, task_id: str) -> list[str]:
+    keys = []
+    for prefix in (f"uploads/{task_id}/", result_key(task_id)):
+        listing = aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
+        keys += [entry["Key"] for entry in listing.get("Contents", [])]
+    return keys
+
+
+def test_cleanup_removes_expired_tasks_and_their_files_and_keeps_fresh_ones(
+    api: Api, aws: AwsClientFactory, outputs: StackOutputs
+) -> None:
+    # Given a task older than the retention (168 h by default) and a fresh one
+    expired = store_task_with_objects(aws, outputs, age=timedelta(days=8))
+    fresh = store_task_with_objects(aws, outputs, age=timedelta(hours=1))
+    assert len(objects_of(aws, outputs["BucketName"], expired)) == 2
+    # (their uploads' notifications are consumed first, so none arrives after the cleanup)
+    wait_queue_drained(aws("sqs"), outputs["QueueUrl"])
+    # When the scheduled cleanup runs
+    event = (EVENTS / "cleanup-scheduled.json").read_bytes()
+    response = aws("lambda").invoke(FunctionName=outputs["CleanupFunctionName"], Payload=event)
+    assert "FunctionError" not in response
+    report = json.loads(response["Payload"].read())
+    # Then the expired task and its objects are gone; the fresh one is untouched
+    assert report["tasks_deleted"] >= 1
+    assert api.task(expired) is None
+    assert objects_of(aws, outputs["BucketName"], expired) == []
+    assert api.task(fresh) is not None
+    assert len(objects_of(aws, outputs["BucketName"], fresh)) == 2
+    # And running it again is harmless
+    again = aws("lambda").invoke(FunctionName=outputs["CleanupFunctionName"], Payload=event)
+    assert "FunctionError" not in again
+    assert api.task(fresh) is not None
+
+
+def test_health_reports_a_missing_dependency_with_503(
+    api: Api, outputs: StackOutputs, function_settings: FunctionSettings
+) -> None:
+    healthy = api.health()
+    assert healthy.status_code == 200, healthy.text
+    assert healthy.json()["status"] == "ok"
+    missing_table = f"gone-{uuid.uuid4().hex[:8]}"
+    with function_settings.overridden(outputs["ApiFunctionName"], {"TABLE_NAME": missing_table}):
+        degraded = api.health()
+    assert degraded.status_code == 503, degraded.text
+    document = degraded.json()
+    assert document["checks"]["table"]["ok"] is False
+    assert document["checks"]["bucket"]["ok"] is True
+    assert api.health().status_code == 200
+
+
+FUNCTION_OF_EVENT_PREFIX = {
+    "api-": "ApiFunctionName",
+    "worker-": "WorkerFunctionName",
+    "dead-letter-": "DeadLetterFunctionName",
+    "cleanup-": "CleanupFunctionName",
+}
+
+
+def function_for(event_file: Path, outputs: StackOutputs) -> str:
+    for prefix, output in FUNCTION_OF_EVENT_PREFIX.items():
+        if event_file.name.startswith(prefix):
+            return outputs[output]
+    raise AssertionError(f"no function is known for {event_file.name}")
+
+
+@pytest.mark.parametrize("event_file", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+def test_every_sample_event_is_accepted_by_its_deployed_function(
+    event_file: Path, aws: AwsClientFactory, outputs: StackOutputs
+) -> None:
+    response = aws("lambda").invoke(
+        FunctionName=function_for(event_file, outputs), Payload=event_file.read_bytes()
+    )
+    body = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, body
+    if event_file.name.startswith("api-"):
+        # The sample ids do not exist in this stack: a clean 4xx is an acceptance, 5xx is not.
+        assert body["statusCode"] < 500, body
+    elif event_file.name.startswith(("worker-", "dead-letter-")):
+        assert isinstance(body["batchItemFailures"], list)
+    else:
+        assert "tasks_deleted" in body
