@@ -52,10 +52,26 @@ def test_upload_stores_object_creates_task_and_queues_message(
     assert body["status_url"].endswith(f"/Prod/tasks/{body['task_id']}")
     # And the task, the object and the queue message exist
     task = TaskRepository(stack.table).get(body["task_id"])
-    assert task is not None and task.key == f"uploads/{body['task_id']}/sales.xlsx"
+    assert task is not None and task.key == f"received/{body['task_id']}/sales.xlsx"
     boto3.client("s3").head_object(Bucket=stack.bucket, Key=task.key)
     messages = boto3.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
     assert json.loads(messages[0]["Body"])["task_id"] == body["task_id"]
+
+
+def test_upload_whose_message_cannot_be_queued_fails_with_503(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    # Given the queue is gone
+    boto3.client("sqs").delete_queue(QueueUrl=stack.queue_url)
+    # When a workbook is uploaded
+    status, body = call(upload_event(kit), context)
+    # Then the client is told to try again, and no task is left waiting in QUEUED
+    assert status == 503
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    queued = TaskRepository(stack.table).page(TaskStatus.QUEUED, limit=10)
+    failed = TaskRepository(stack.table).page(TaskStatus.FAILED, limit=10)
+    assert queued.tasks == []
+    assert [task.error.code for task in failed.tasks if task.error] == ["DEPENDENCY_UNAVAILABLE"]
 
 
 def test_plain_text_body_is_taken_as_is(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:

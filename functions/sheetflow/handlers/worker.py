@@ -23,7 +23,9 @@ from sheetflow.logic.validation import ValidationLimits
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.processing import RetryLaterError, WorkerSettings, process_message, record_metrics
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is still a partial response, not a function error: transient
+# retries must not look like a crashing worker (and trip the errors alarm).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # Lease fallback when no context is known; normally the invocation's remaining time.
 _DEFAULT_LEASE_SECONDS = 900
 
@@ -67,6 +69,14 @@ class _RecordHandler:
         except RetryLaterError as retry:
             metrics.add_metric(name="TransientFailures", unit="Count", value=1)
             self._delay(record, retry.delay_seconds)
+            logger.info(
+                "Retry scheduled",
+                extra={
+                    "task_id": retry.task_id,
+                    "receive_count": receive_count,
+                    "delay_seconds": retry.delay_seconds,
+                },
+            )
             raise
         record_metrics(metrics, outcomes)
         for outcome in outcomes:

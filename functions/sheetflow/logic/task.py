@@ -23,7 +23,11 @@ from typing import Any
 from sheetflow.logic.errors import ErrorCode
 
 TASK_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+# Objects put here (presigned PUTs, any direct upload) reach the queue via the S3 notification.
 UPLOAD_PREFIX = "uploads/"
+# API uploads are queued by the API's own task message; the notification does not watch this
+# prefix, so each API upload is one message, not two.
+API_UPLOAD_PREFIX = "received/"
 RESULT_PREFIX = "results/"
 
 
@@ -90,6 +94,10 @@ def task_id_for_object(bucket: str, key: str, version_marker: str) -> str:
 
 def upload_key(task_id: str, safe_filename: str) -> str:
     return f"{UPLOAD_PREFIX}{task_id}/{safe_filename}"
+
+
+def api_upload_key(task_id: str, safe_filename: str) -> str:
+    return f"{API_UPLOAD_PREFIX}{task_id}/{safe_filename}"
 
 
 def result_key(task_id: str) -> str:

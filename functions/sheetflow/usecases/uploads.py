@@ -16,6 +16,7 @@ from sheetflow.logic.task import (
     Task,
     TaskError,
     TaskStatus,
+    api_upload_key,
     new_task,
     new_task_id,
     upload_key,
@@ -29,10 +30,11 @@ logger = Logger(child=True)
 def accept_upload(
     data: bytes, requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
 ) -> Task:
-    """Store the workbook and queue its task.
+    """Store the workbook and queue its task with one task message.
 
-    The task is written first, so the S3 notification this upload also triggers always finds
-    it; the worker's conditional claim makes the notification and the task message one job.
+    The object goes under a prefix the bucket's notification ignores, so the upload is exactly
+    one message. If that message cannot be sent, the task is marked FAILED and the error
+    (503) tells the client to try again: nothing waits forever in QUEUED.
     """
     task_id = new_task_id()
     stored_name = safe_filename(requested_name)
@@ -40,7 +42,7 @@ def accept_upload(
         task_id=task_id,
         status=TaskStatus.QUEUED,
         bucket=config.bucket_name,
-        key=upload_key(task_id, stored_name),
+        key=api_upload_key(task_id, stored_name),
         filename=(requested_name or stored_name)[:200],
         now=now,
         ttl=task_ttl(config.retention_hours),
@@ -55,8 +57,8 @@ def accept_upload(
     try:
         queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key))
     except TransientError as exc:
-        # The object is stored: its S3 notification still brings the task to the worker.
-        logger.warning("Task message not sent; relying on the S3 notification", extra={"e": exc})
+        _abandon(task, tasks, now, exc)
+        raise
     return task
 
 
@@ -64,7 +66,7 @@ def _abandon(task: Task, tasks: TaskRepository, now: datetime, cause: TransientE
     try:
         tasks.fail_unfinished(
             task.task_id,
-            TaskError(ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not stored: {cause}"),
+            TaskError(ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not queued: {cause}"),
             now,
         )
     except TransientError:

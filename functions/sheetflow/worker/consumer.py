@@ -61,6 +61,7 @@ class Consumer:
         )
 
     def run(self) -> None:
+        logger.info("Consumer started", extra={"pid": os.getpid()})
         self._heartbeat.start()
         try:
             while not self._stop.requested():
