@@ -66,6 +66,15 @@ class Api:
 
         return wait_until(finished, timeout=timeout, what=f"task {task_id} to finish")
 
+    def wait_finished_as(self, task_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+        """Until the task is in `status` (a task redriven after FAILED passes through others)."""
+
+        def reached() -> dict[str, Any] | None:
+            task = self.task(task_id)
+            return task if task and task["status"] == status else None
+
+        return wait_until(reached, timeout=timeout, what=f"task {task_id} to be {status}")
+
 
 @pytest.fixture(scope="session")
 def outputs(localstack_endpoint: str) -> StackOutputs:

@@ -11,10 +11,11 @@ import uuid
 
 import pytest
 
-from stackctl import samples
+from stackctl import cli, samples
 from stackctl.stack import StackOutputs
 from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import Api, AttemptWatcher, FunctionSettings
+from tests.e2e.conftest import E2E_STACK, Api, AttemptWatcher, FunctionSettings
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
 
@@ -71,3 +72,69 @@ def test_a_transient_fault_is_retried_with_growing_delays_then_succeeds(
     assert retry_delays_logged(aws, worker, task_id) == [RETRY_BASE_SECONDS, RETRY_BASE_SECONDS * 2]
     seen = watcher.first_seen
     assert seen[3] - seen[2] > seen[2] - seen[1]
+
+
+def dead_letter_alarm(aws: AwsClientFactory, outputs: StackOutputs) -> str:
+    failed_queue = outputs["FailedQueueUrl"].rsplit("/", 1)[-1]
+    for alarm in aws("cloudwatch").describe_alarms()["MetricAlarms"]:
+        dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+        if dimensions.get("QueueName") == failed_queue:
+            return str(alarm["AlarmName"])
+    raise AssertionError(f"no alarm watches {failed_queue}")
+
+
+def test_a_persistent_fault_dead_letters_alarms_and_redrive_recovers(
+    api: Api,
+    aws: AwsClientFactory,
+    outputs: StackOutputs,
+    function_settings: FunctionSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cloudwatch, sqs = aws("cloudwatch"), aws("sqs")
+    sqs.purge_queue(QueueUrl=outputs["FailedQueueUrl"])
+    alarm = dead_letter_alarm(aws, outputs)
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="test start")
+    worker = outputs["WorkerFunctionName"]
+    with function_settings.overridden(
+        worker,
+        {
+            "RESULTS_BUCKET": f"never-created-{uuid.uuid4().hex[:8]}",
+            "RETRY_BASE_SECONDS": "1",
+        },
+    ):
+        # Given every attempt fails, the task ends FAILED once its retries are exhausted
+        task_id = api.upload(samples.orders_workbook(10), filename="doomed.xlsx").json()["task_id"]
+        task = api.wait_finished(task_id, timeout=90)
+        assert task["status"] == "FAILED"
+        assert task["error"]["code"] == "RETRIES_EXHAUSTED"
+        assert task["error"]["message"].startswith("retries exhausted after 3 attempts")
+        assert "DEPENDENCY_UNAVAILABLE" in task["error"]["message"]
+        # And its message is parked, which puts the dead-letter alarm into ALARM
+        wait_until(
+            lambda: (
+                sqs.get_queue_attributes(
+                    QueueUrl=outputs["FailedQueueUrl"],
+                    AttributeNames=["ApproximateNumberOfMessages"],
+                )["Attributes"]["ApproximateNumberOfMessages"]
+                == "1"
+            ),
+            timeout=30,
+            what="the dead letter to be parked",
+        )
+        wait_until(
+            lambda: (
+                cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"]
+                == "ALARM"
+            ),
+            timeout=180,
+            interval=2,
+            what="the dead-letter alarm",
+        )
+
+    # When the cause is fixed (the configuration is restored) and the operator redrives
+    monkeypatch.setenv("SHEETFLOW_STACK", E2E_STACK)
+    assert cli.main(["redrive"]) == 0
+    # Then the same task is processed again and succeeds
+    recovered = api.wait_finished_as(task_id, "SUCCEEDED", timeout=60)
+    assert recovered["attempts"] == 4
+    assert recovered["error"] is None
