@@ -7,7 +7,7 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo test test-unit test-localstack lint bench worker clean
+.PHONY: help install up down status deploy demo test test-unit lint bench bench-worker worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,8 +45,12 @@ test: lint ## everything: lint, unit tests (moto), LocalStack integration and en
 test-unit: install ## unit tests only (no LocalStack)
 	@$(VENV)/pytest tests/unit
 
-bench: deploy ## benchmarks: print figures, assert nothing
-	@$(PYTHON) -m benchmarks.run_all
+bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
+	@$(PYTHON) -m benchmarks.platform
+	@$(PYTHON) -m benchmarks.pipeline
+
+bench-worker: deploy ## the standalone worker against python-rq on the same workload
+	@$(PYTHON) -m benchmarks.worker_vs_rq
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
 	@rm -rf .local/localstack .aws-sam
