@@ -1,0 +1,157 @@
+"""Every `sheetflow` command against the deployed test stack, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from stackctl import samples
+from stackctl.stack import StackOutputs
+from tests.cli.conftest import CliResult, CliRunner
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.localstack
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
+EVENTS = sorted(EVENTS_DIR.glob("*.json"))
+TASK_LINE = re.compile(r"^Task ([0-9a-f]{32})$", re.MULTILINE)
+
+
+def workbook_file(folder: Path, name: str = "orders.xlsx", rows: int = 100) -> Path:
+    path = folder / name
+    path.write_bytes(samples.orders_workbook(rows))
+    return path
+
+
+@pytest.mark.parametrize("route", ["api", "presign", "s3"])
+def test_upload_and_wait_succeeds_by_every_route(
+    route: str, run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given a workbook of 100 order rows (101 with the header)
+    path = workbook_file(tmp_path, f"orders-{route}.xlsx")
+    # When it is uploaded by this route and waited for
+    result = run_cli("upload", str(path), "--via", route, "--wait", "--timeout", "60")
+    # Then the task succeeded with the workbook's summary and the result's location
+    assert result.code == 0, result.out + result.err
+    assert f"via {route}" in result.out
+    assert "SUCCEEDED · 1 sheet, 101 rows, 0 errors" in result.out
+    assert re.search(r"result\s+s3://\S+/results/[0-9a-f]{32}\.json", result.out)
+
+
+def test_a_broken_file_fails_with_its_error_code(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given a CSV saved under an .xlsx name
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(samples.broken_file("csv"))
+    # When it is uploaded and waited for
+    result = run_cli("upload", str(path), "--wait", "--timeout", "60")
+    # Then the command fails and names the worker's error code
+    assert result.code == 1
+    assert "FAILED · NOT_XLSX:" in result.out
+
+
+def test_status_lists_tasks_by_status_and_queue_depths(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given at least one finished task in the stack
+    assert run_cli("upload", str(workbook_file(tmp_path)), "--wait").code == 0
+    # When the status is asked for
+    result = run_cli("status")
+    # Then LocalStack, the task counts and both queues' depths are shown
+    assert result.code == 0
+    assert "LocalStack: running" in result.out
+    succeeded = re.search(r"^\s+SUCCEEDED\s+([\d,]+)$", result.out, re.MULTILINE)
+    assert succeeded and int(succeeded.group(1).replace(",", "")) >= 1
+    assert re.search(r"^\s+queue\s+\d+ waiting, \d+ in flight, \d+ delayed", result.out, re.M)
+    assert re.search(r"^\s+DLQ\s+\d+ waiting, \d+ in flight", result.out, re.M)
+
+
+def test_status_of_one_task_shows_its_details(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given an upload not waited for
+    uploaded = run_cli("upload", str(workbook_file(tmp_path, rows=20)))
+    assert uploaded.code == 0
+    match = TASK_LINE.search(uploaded.out)
+    assert match, uploaded.out
+    task_id = match.group(1)
+
+    # When its status is asked for until it has finished
+    def finished() -> CliResult | None:
+        result = run_cli("status", task_id)
+        return result if "SUCCEEDED" in result.out else None
+
+    details = wait_until(finished, timeout=60, what=f"task {task_id} to succeed")
+    # Then the details show the file, the summary per sheet and where the result is
+    assert f"Task {task_id}: SUCCEEDED after 1 attempt" in details.out
+    assert "summary   1 sheet, 21 rows, 0 errors" in details.out
+    assert f"results/{task_id}.json" in details.out
+    assert "download  http" in details.out
+
+
+def test_status_of_an_unknown_task_is_a_clear_error(
+    run_cli: CliRunner, on_cli_stack: StackOutputs
+) -> None:
+    result = run_cli("status", uuid.uuid4().hex)
+    assert result.code == 1
+    assert "error: No task" in result.err
+
+
+@pytest.mark.parametrize("event_file", EVENTS, ids=lambda path: path.name)
+def test_every_sample_event_is_answered_by_its_function(
+    event_file: Path, run_cli: CliRunner, on_cli_stack: StackOutputs
+) -> None:
+    # When the sample is sent to its function (task ids and buckets in it may not exist)
+    result = run_cli("send", str(event_file))
+    # Then the function answers without raising
+    assert result.code == 0, result.out + result.err
+    assert "answered" in result.out
+    assert "raised" not in result.out
+
+
+def test_an_api_sample_sent_to_its_trigger_goes_through_http(
+    run_cli: CliRunner, on_cli_stack: StackOutputs
+) -> None:
+    result = run_cli("send", str(EVENTS_DIR / "api-health.json"), "--to", "trigger")
+    assert result.code == 0
+    assert f"GET {on_cli_stack.api_base_url}/health -> HTTP 200" in result.out
+    assert json.loads(result.out.split("\n", 1)[1])["status"] == "ok"
+
+
+def test_logs_show_the_workers_lines(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given an upload the worker processed
+    uploaded = run_cli("upload", str(workbook_file(tmp_path)), "--wait")
+    match = TASK_LINE.search(uploaded.out)
+    assert uploaded.code == 0 and match
+
+    # When the worker's logs are read, Then they show its processing of that task
+    def processing_logged() -> CliResult | None:
+        result = run_cli("logs", "worker", "--since", "5m")
+        return result if f"Processing task [{match.group(1)}]" in result.out else None
+
+    found = wait_until(processing_logged, timeout=30, what="the worker's log lines")
+    assert found.code == 0
+    assert re.search(r"^\d\d:\d\d:\d\d\.\d{3}  REPORT RequestId", found.out, re.MULTILINE)
+
+
+def test_cleanup_runs_now_and_reports(run_cli: CliRunner, on_cli_stack: StackOutputs) -> None:
+    result = run_cli("cleanup")
+    assert result.code == 0, result.out + result.err
+    assert re.search(r"^Cleanup deleted \d+ task\(s\) and \d+ object\(s\)", result.out, re.M)
+    assert "finished: True" in result.out
+
+
+def test_demo_runs_the_whole_flow(run_cli: CliRunner, on_cli_stack: StackOutputs) -> None:
+    result = run_cli("demo", "--rows", "50")
+    assert result.code == 0, result.out + result.err
+    assert "API upload: SUCCEEDED · 1 sheet, 51 rows" in result.out
+    assert "S3 put: SUCCEEDED · 1 sheet, 51 rows" in result.out
+    assert "broken file: FAILED · NOT_XLSX:" in result.out
+    assert "make down" in result.out
