@@ -149,9 +149,10 @@ def test_cleanup_runs_now_and_reports(run_cli: CliRunner, on_cli_stack: StackOut
 
 
 def test_demo_runs_the_whole_flow(run_cli: CliRunner, on_cli_stack: StackOutputs) -> None:
-    result = run_cli("demo", "--rows", "50")
+    # Default size, so the sample it saves under .local/demo/ is the one `make demo` leaves.
+    result = run_cli("demo")
     assert result.code == 0, result.out + result.err
-    assert "API upload: SUCCEEDED · 1 sheet, 51 rows" in result.out
-    assert "S3 put: SUCCEEDED · 1 sheet, 51 rows" in result.out
+    assert "API upload: SUCCEEDED · 1 sheet, 501 rows" in result.out
+    assert "S3 put: SUCCEEDED · 1 sheet, 501 rows" in result.out
     assert "broken file: FAILED · NOT_XLSX:" in result.out
     assert "make down" in result.out

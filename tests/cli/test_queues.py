@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from stackctl import stack
+from stackctl import samples, stack
 from stackctl.redriving import move_by_hand
 from stackctl.stack import StackOutputs
 from tests.cli.conftest import CliRunner
@@ -57,6 +57,20 @@ def test_redrive_moves_a_dead_letter_back_to_the_queue(
     assert re.search(r"Moved 1 message\(s\) from \S+TasksDLQ\S* to \S+TasksQueue", result.out)
     assert _drain(sqs, on_cli_stack["QueueUrl"], expected=1) == [body]
     assert _visible(sqs, on_cli_stack["DlqUrl"]) == 0
+
+
+def test_waiting_gives_up_at_the_timeout_with_its_own_exit_code(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given the worker is paused, so an upload stays QUEUED
+    path = tmp_path / "stuck.xlsx"
+    path.write_bytes(samples.orders_workbook(5))
+    # When the upload is waited for with a short timeout
+    result = run_cli("upload", str(path), "--wait", "--timeout", "1")
+    # Then the command gives up, says how to check later, and exits 124
+    assert result.code == 124
+    assert "stuck.xlsx: still QUEUED after 0 attempts" in result.out
+    assert "Gave up waiting after 1 s; check later with `sheetflow status " in result.out
 
 
 def test_moving_messages_by_hand_keeps_bodies_and_attributes(aws: AwsClientFactory) -> None:
