@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
-from stackctl import samples
+from stackctl import paths, samples
 from stackctl.stack import StackOutputs
-from tests.cli.conftest import CliResult, CliRunner
+from tests.cli.conftest import CLI_TEST_STACK, CliResult, CliRunner
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 EVENTS = sorted(EVENTS_DIR.glob("*.json"))
+CLI = paths.venv("dev") / "bin" / "sheetflow"
 TASK_LINE = re.compile(r"^Task ([0-9a-f]{32})$", re.MULTILINE)
 
 
@@ -139,6 +144,40 @@ def test_logs_show_the_workers_lines(
     found = wait_until(processing_logged, timeout=30, what="the worker's log lines")
     assert found.code == 0
     assert re.search(r"^\d\d:\d\d:\d\d\.\d{3}  REPORT RequestId", found.out, re.MULTILINE)
+
+
+def test_logs_follow_prints_new_lines_until_interrupted(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given `logs worker --follow` running as a user starts it
+    follower = subprocess.Popen(
+        [str(CLI), "logs", "worker", "--follow", "--since", "1s"],
+        env={**os.environ, "SHEETFLOW_STACK": CLI_TEST_STACK},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(follower.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("following" in line for line in lines), 15, what="--follow")
+        # When the worker processes an upload afterwards
+        uploaded = run_cli("upload", str(workbook_file(tmp_path)), "--wait")
+        match = TASK_LINE.search(uploaded.out)
+        assert uploaded.code == 0 and match
+        # Then its lines appear, and Ctrl-C ends the command cleanly
+        wait_until(
+            lambda: any(f"Processing task [{match.group(1)}]" in line for line in lines),
+            timeout=30,
+            what="the new worker lines",
+        )
+    finally:
+        follower.send_signal(signal.SIGINT)
+        code = follower.wait(timeout=15)
+    reader.join(timeout=5)
+    assert code == 0
+    assert "Traceback" not in (follower.stderr.read() if follower.stderr else "")
 
 
 def test_cleanup_runs_now_and_reports(run_cli: CliRunner, on_cli_stack: StackOutputs) -> None:
