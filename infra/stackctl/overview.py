@@ -69,10 +69,11 @@ def overview_lines(outputs: StackOutputs) -> list[str]:
     lines += [f"  {status:<{width}}  {counts[status]:>6,}" for status in TASK_STATUSES]
     lines.append(f"  {'total':<{width}}  {sum(counts.values()):>6,}")
     lines.append("Queues:")
-    for label, url_output in (("queue", "QueueUrl"), ("DLQ", "DlqUrl")):
+    queues = (("queue", "QueueUrl"), ("DLQ", "DlqUrl"), ("failed", "FailedQueueUrl"))
+    for label, url_output in queues:
         depth = queue_depth(outputs[url_output])
         lines.append(
-            f"  {label:<5}  {depth.waiting} waiting, {depth.in_flight} in flight, "
+            f"  {label:<6}  {depth.waiting} waiting, {depth.in_flight} in flight, "
             f"{depth.delayed} delayed  ({depth.name})"
         )
     return lines

@@ -43,20 +43,25 @@ def test_a_worker_sample_sent_to_its_trigger_lands_on_the_queue(
 def test_redrive_moves_a_dead_letter_back_to_the_queue(
     run_cli: CliRunner, on_cli_stack: StackOutputs
 ) -> None:
-    # Given a message waiting in the dead-letter queue (its consumer paused)
+    # Given one message parked in FailedTasksQueue (the task queue's consumer paused)
     sqs = stack.client("sqs")
+    _empty(sqs, on_cli_stack["FailedQueueUrl"])
     body = json.dumps({"redrive_probe": uuid.uuid4().hex})
-    sqs.send_message(QueueUrl=on_cli_stack["DlqUrl"], MessageBody=body)
+    sqs.send_message(QueueUrl=on_cli_stack["FailedQueueUrl"], MessageBody=body)
     wait_until(
-        lambda: _visible(sqs, on_cli_stack["DlqUrl"]) == 1, timeout=10, what="the dead letter"
+        lambda: _visible(sqs, on_cli_stack["FailedQueueUrl"]) == 1,
+        timeout=10,
+        what="the parked dead letter",
     )
     # When it is redriven
     result = run_cli("redrive")
     # Then the command reports the move and the message is on the task queue
     assert result.code == 0, result.err
-    assert re.search(r"Moved 1 message\(s\) from \S+TasksDLQ\S* to \S+TasksQueue", result.out)
+    assert re.search(
+        r"Moved 1 message\(s\) from \S+FailedTasksQueue\S* to \S+TasksQueue", result.out
+    )
     assert _drain(sqs, on_cli_stack["QueueUrl"], expected=1) == [body]
-    assert _visible(sqs, on_cli_stack["DlqUrl"]) == 0
+    assert _visible(sqs, on_cli_stack["FailedQueueUrl"]) == 0
 
 
 def test_waiting_gives_up_at_the_timeout_with_its_own_exit_code(
@@ -96,6 +101,15 @@ def test_moving_messages_by_hand_keeps_bodies_and_attributes(aws: AwsClientFacto
     finally:
         sqs.delete_queue(QueueUrl=source)
         sqs.delete_queue(QueueUrl=destination)
+
+
+def _empty(sqs: Any, queue_url: str) -> None:
+    """Deletes whatever earlier tests left in a queue (PurgeQueue allows one call a minute)."""
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _visible(sqs: Any, queue_url: str) -> int:

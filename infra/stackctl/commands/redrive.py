@@ -12,17 +12,18 @@ from stackctl.redriving import redrive
 
 @reported_as_user_errors
 def cmd_redrive(_: argparse.Namespace) -> int:
+    """Dead letters wait in FailedTasksQueue once their task was marked FAILED; after the cause
+    is fixed, moving them back to the task queue has the worker process those tasks again."""
     outputs = stack.outputs()
-    dlq_url, queue_url = outputs["DlqUrl"], outputs["QueueUrl"]
-    dlq_name, queue_name = dlq_url.rsplit("/", 1)[-1], queue_url.rsplit("/", 1)[-1]
-    if overview.queue_depth(dlq_url).waiting == 0:
-        print(
-            f"{dlq_name} is empty: nothing to move. (The dead-letter function consumes it as "
-            "messages arrive; a message stays there only when that function fails on it.)"
-        )
+    failed_url, queue_url = outputs["FailedQueueUrl"], outputs["QueueUrl"]
+    failed_name, queue_name = failed_url.rsplit("/", 1)[-1], queue_url.rsplit("/", 1)[-1]
+    if overview.queue_depth(failed_url).waiting == 0:
+        print(f"{failed_name} is empty: no dead letter is waiting, nothing to move.")
         return 0
-    result = redrive(stack.client("sqs"), dlq_url, queue_url)
-    print(f"Moved {result.moved} message(s) from {dlq_name} to {queue_name} with {result.method}.")
+    result = redrive(stack.client("sqs"), failed_url, queue_url)
+    print(
+        f"Moved {result.moved} message(s) from {failed_name} to {queue_name} with {result.method}."
+    )
     if result.note:
         print(f"({result.note})")
     return 0
@@ -30,5 +31,5 @@ def cmd_redrive(_: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     commands.add_parser(
-        "redrive", help="move messages from the dead-letter queue back to the task queue"
+        "redrive", help="move dead letters (FailedTasksQueue) back to the task queue"
     ).set_defaults(handler=cmd_redrive)
