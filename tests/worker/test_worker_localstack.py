@@ -100,8 +100,7 @@ def healthy_document(url: str) -> dict[str, Any] | None:
 def test_two_workers_process_every_task_once(
     pipeline: Pipeline, start_worker: StartWorker, small_workbook: bytes, aws: AwsClientFactory
 ) -> None:
-    # Given 20 queued tasks, half of them with a duplicate message (as an API upload also
-    # triggers an S3 notification)
+    # Given 20 queued tasks, half of them with a duplicate message (SQS delivers at least once)
     tasks = submit(pipeline.api_config(), small_workbook, count=20)
     for task in tasks[:10]:
         send(pipeline.queue_url, task_message(task.task_id, task.bucket, task.key))
@@ -168,9 +167,11 @@ def test_sigkill_mid_file_message_returns_and_is_processed_once(
     wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=40, what="success")
     assert current(pipeline, task.task_id).attempts == 2
     assert succeeded_per_task(killed) == Counter()
-    (success,) = rescuer.outcomes("SUCCEEDED")
-    assert success["task_id"] == task.task_id
-    assert success["receive_count"] == 2
+    (only,) = rescuer.outcomes()
+    assert (only["outcome"], only["task_id"]) == ("SUCCEEDED", task.task_id)
+    # A redelivery, not the first receive (a long poll the killed consumer left open on the
+    # server may take one more delivery before the rescuer's)
+    assert only["receive_count"] >= 2
 
 
 def test_slow_file_keeps_its_message_invisible_and_is_processed_once(

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from sheetflow.config import ApiConfig
+from sheetflow.dal import storage
+from sheetflow.dal.queues import send
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.logic.task import TaskStatus
+from sheetflow.logic.messages import task_message
+from sheetflow.logic.task import TaskStatus, new_task_id, upload_key
 from stackctl import stack
 from stackctl.stack import StackOutputs
 from tests.conftest import AwsClientFactory
@@ -57,10 +60,16 @@ def test_lambda_and_standalone_worker_share_the_queue(
     # also consumes the queue
     worker = start_worker({}, "--stack", STACK, command=[str(SHEETFLOW_CLI), "worker"])
     wait_until(lambda: worker.logged("Worker started"), timeout=30, what="worker started")
-    # When 30 workbooks are uploaded (each gives two messages: the task message and the
-    # bucket's S3 notification)
-    tasks = submit(api_config(deployed), small_workbook, count=30)
-    task_ids = [task.task_id for task in tasks]
+    # When 20 workbooks come through the upload API, each task message also sent a second time
+    # (SQS delivers at least once), and 10 are put straight into the bucket (S3 notifications)
+    tasks = submit(api_config(deployed), small_workbook, count=20)
+    for task in tasks:
+        send(deployed["QueueUrl"], task_message(task.task_id, task.bucket, task.key))
+    direct_ids = [new_task_id() for _ in range(10)]
+    for task_id in direct_ids:
+        key = upload_key(task_id, "direct.xlsx")
+        storage.put_upload(deployed["BucketName"], key, small_workbook, "direct.xlsx")
+    task_ids = [task.task_id for task in tasks] + direct_ids
     repository = TaskRepository(deployed["TableName"])
 
     def finished() -> bool:

@@ -2,8 +2,8 @@
 
 `process_message` claims a task with a lease of `lease_seconds`. A file may take longer than that;
 while its message is still held, the heartbeat renews the lease as well as the message's
-visibility, so a duplicate message of the same task (an API upload also triggers an S3
-notification) finds the task still held instead of claiming it a second time.
+visibility, so a duplicate message of the same task (SQS delivers at least once; a message may
+also be sent again, or redriven) finds the task still held instead of claiming it a second time.
 """
 
 from __future__ import annotations

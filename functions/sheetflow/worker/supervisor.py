@@ -167,7 +167,6 @@ class Supervisor:
             )
             if slot.quick_deaths + 1 >= _CRASH_LOOP_LIMIT:
                 return False
-            slot.process.close()
             self._start(index)
         return True
 
