@@ -17,7 +17,10 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def integer_setting(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """An integer variable within bounds; the default when unset; ConfigError otherwise."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -25,6 +28,10 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
         value = int(raw)
     except ValueError:
         raise ConfigError(f"environment variable {name} must be an integer, not {raw!r}") from None
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ConfigError(
+            f"environment variable {name} must be between {minimum} and {maximum}, not {value}"
+        )
     if value < minimum:
         raise ConfigError(f"environment variable {name} must be at least {minimum}, not {value}")
     return value
@@ -53,10 +60,12 @@ class ApiConfig:
             queue_url=_required(env, "QUEUE_URL"),
             dlq_url=_required(env, "DLQ_URL"),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
-            max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
-            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
-            presign_expiry_seconds=_integer(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
-            result_url_expiry_seconds=_integer(env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1),
+            max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+            presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
+            result_url_expiry_seconds=integer_setting(
+                env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
+            ),
         )
 
 
@@ -80,13 +89,13 @@ class WorkerConfig:
             bucket_name=bucket,
             results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
             queue_url=_required(env, "QUEUE_URL"),
-            max_upload_bytes=_integer(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
-            max_uncompressed_bytes=_integer(
+            max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            max_uncompressed_bytes=integer_setting(
                 env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
             ),
-            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
-            retry_base_seconds=_integer(env, "RETRY_BASE_SECONDS", 30),
-            retry_max_seconds=_integer(env, "RETRY_MAX_SECONDS", 900),
+            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+            retry_base_seconds=integer_setting(env, "RETRY_BASE_SECONDS", 30),
+            retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
         )
 
 
@@ -105,8 +114,8 @@ class DeadLetterConfig:
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=_required(env, "BUCKET_NAME"),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
-            max_receive_count=_integer(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
-            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
+            max_receive_count=integer_setting(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
+            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
         )
 
 
@@ -126,7 +135,7 @@ class CleanupConfig:
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=bucket,
             results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
-            retention_hours=_integer(env, "RETENTION_HOURS", 168, minimum=1),
-            page_size=_integer(env, "CLEANUP_PAGE_SIZE", 50, minimum=1),
-            safety_margin_ms=_integer(env, "CLEANUP_SAFETY_MARGIN_MS", 10_000),
+            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+            page_size=integer_setting(env, "CLEANUP_PAGE_SIZE", 50, minimum=1),
+            safety_margin_ms=integer_setting(env, "CLEANUP_SAFETY_MARGIN_MS", 10_000),
         )

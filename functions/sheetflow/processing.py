@@ -213,11 +213,12 @@ def _run_claimed(
 def _process_workbook(task: Task, settings: WorkerSettings) -> _Processed:
     """Download, validate, parse and store the result; PermanentError for a bad file."""
     try:
-        size = storage.object_size(task.bucket, task.key)
-        check_size(size, settings.validation)  # before downloading anything
         with tempfile.TemporaryDirectory(prefix="sheetflow-") as workdir:
             path = Path(workdir) / WORKBOOK_FILENAME
-            storage.download(task.bucket, task.key, path)
+            # The size is checked before any byte is read.
+            size = storage.download(
+                task.bucket, task.key, path, lambda size: check_size(size, settings.validation)
+            )
             facts = validate_workbook_file(path, settings.validation)
             stats = parse_workbook(path, settings.parsing)
     except ObjectMissingError as exc:
@@ -270,6 +271,22 @@ def task_ttl(retention_hours: int) -> timedelta:
 
 def _elapsed_ms(started: float) -> float:
     return (time.monotonic() - started) * 1000
+
+
+def log_outcomes(outcomes: list[Outcome], **context: object) -> None:
+    """One log line per outcome, with whatever the caller knows of the message."""
+    for outcome in outcomes:
+        logger.info(
+            "Message processed",
+            extra={
+                "outcome": outcome.kind,
+                "task_id": outcome.task_id,
+                "code": outcome.error_code,
+                "detail": outcome.detail,
+                "duration_ms": round(outcome.duration_ms, 1),
+                **context,
+            },
+        )
 
 
 def record_metrics(metrics: Metrics, outcomes: list[Outcome]) -> None:

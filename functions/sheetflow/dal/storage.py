@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,28 @@ class ObjectMissingError(Exception):
     """The object named by a message is not (or no longer) in the bucket."""
 
 
-def object_size(bucket: str, key: str) -> int:
-    """Size in bytes; ObjectMissingError for a missing key, TransientError for other failures."""
-    with dependency_call(f"HeadObject s3://{bucket}/{key}"), _missing_as(bucket, key):
-        head = s3_client().head_object(Bucket=bucket, Key=key)
-    return int(head["ContentLength"])
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
-def download(bucket: str, key: str, destination: Path) -> None:
-    """Stream the object to a local file (never held whole in memory)."""
-    with dependency_call(f"GetObject s3://{bucket}/{key}"), _missing_as(bucket, key):
-        s3_client().download_file(bucket, key, str(destination))
+def download(bucket: str, key: str, destination: Path, accept_size: Callable[[int], None]) -> int:
+    """Stream the object to a local file with one GET (never held whole in memory).
+
+    `accept_size` sees the object's size before any byte is read and may raise to refuse it.
+    Returns the size. ObjectMissingError for a missing key, TransientError for other failures.
+    """
+    where = f"s3://{bucket}/{key}"
+    with dependency_call(f"GetObject {where}"), _missing_as(bucket, key):
+        response = s3_client().get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
+    try:
+        size = int(response["ContentLength"])
+        accept_size(size)
+        with dependency_call(f"reading {where}"), destination.open("wb") as file:
+            while chunk := body.read(DOWNLOAD_CHUNK_BYTES):
+                file.write(chunk)
+    finally:
+        body.close()
+    return size
 
 
 @contextmanager

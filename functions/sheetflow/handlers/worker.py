@@ -21,7 +21,13 @@ from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
 from sheetflow.logic.validation import ValidationLimits
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.processing import RetryLaterError, WorkerSettings, process_message, record_metrics
+from sheetflow.processing import (
+    RetryLaterError,
+    WorkerSettings,
+    log_outcomes,
+    process_message,
+    record_metrics,
+)
 
 # A batch whose every record failed is still a partial response, not a function error: transient
 # retries must not look like a crashing worker (and trip the errors alarm).
@@ -79,15 +85,7 @@ class _RecordHandler:
             )
             raise
         record_metrics(metrics, outcomes)
-        for outcome in outcomes:
-            logger.info(
-                "Message processed",
-                extra={
-                    "outcome": outcome.kind,
-                    "task_id": outcome.task_id,
-                    "code": outcome.error_code,
-                },
-            )
+        log_outcomes(outcomes, message_id=record.message_id, receive_count=receive_count)
 
     def _delay(self, record: SQSRecord, seconds: int) -> None:
         try:

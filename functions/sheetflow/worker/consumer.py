@@ -21,6 +21,7 @@ from sheetflow.processing import (
     Outcome,
     RetryLaterError,
     WorkerSettings,
+    log_outcomes,
     process_message,
     record_metrics,
 )
@@ -132,20 +133,12 @@ class Consumer:
             # Redelivered later, it finds the task finished and is consumed as a duplicate.
             logger.warning("Could not delete a processed message", extra={"reason": exc.message})
         record_metrics(self._metrics, outcomes)
-        for outcome in outcomes:
-            logger.info(
-                "Message processed",
-                extra={
-                    "outcome": outcome.kind,
-                    "task_id": outcome.task_id,
-                    "code": outcome.error_code,
-                    "detail": outcome.detail,
-                    "duration_ms": round(outcome.duration_ms, 1),
-                    "message_id": message.message_id,
-                    "receive_count": message.receive_count,
-                    "pid": os.getpid(),
-                },
-            )
+        log_outcomes(
+            outcomes,
+            message_id=message.message_id,
+            receive_count=message.receive_count,
+            pid=os.getpid(),
+        )
 
     def _retry_later(self, message: sqs.ReceivedMessage, retry: RetryLaterError) -> None:
         self._metrics.add_metric(name="TransientFailures", unit="Count", value=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from sheetflow.config import ConfigError, WorkerConfig
+from sheetflow.config import ConfigError, WorkerConfig, integer_setting
 from sheetflow.logic.validation import ValidationLimits
 from sheetflow.processing import WorkerSettings
 
@@ -73,13 +73,13 @@ class StandaloneSettings:
     def from_env(cls, env: Mapping[str, str]) -> StandaloneSettings:
         return cls(
             processing=WorkerConfig.from_env(env),
-            concurrency=_bounded(env, "WORKER_CONCURRENCY", 1, 1, 64),
-            visibility_seconds=_bounded(env, "WORKER_VISIBILITY_SECONDS", 60, 2, 43_200),
-            grace_seconds=_bounded(env, "WORKER_GRACE_SECONDS", 30, 0, 3_600),
-            health_port=_bounded(env, "WORKER_HEALTH_PORT", 0, 0, 65_535),
-            health_stale_seconds=_bounded(env, "WORKER_HEALTH_STALE_SECONDS", 60, 1, 86_400),
-            receive_batch=_bounded(env, "WORKER_RECEIVE_BATCH", MAX_RECEIVE_BATCH, 1, 10),
-            wait_seconds=_bounded(env, "WORKER_WAIT_SECONDS", MAX_WAIT_SECONDS, 0, 20),
+            concurrency=integer_setting(env, "WORKER_CONCURRENCY", 1, 1, 64),
+            visibility_seconds=integer_setting(env, "WORKER_VISIBILITY_SECONDS", 60, 2, 43_200),
+            grace_seconds=integer_setting(env, "WORKER_GRACE_SECONDS", 30, 0, 3_600),
+            health_port=integer_setting(env, "WORKER_HEALTH_PORT", 0, 0, 65_535),
+            health_stale_seconds=integer_setting(env, "WORKER_HEALTH_STALE_SECONDS", 60, 1, 86_400),
+            receive_batch=integer_setting(env, "WORKER_RECEIVE_BATCH", MAX_RECEIVE_BATCH, 1, 10),
+            wait_seconds=integer_setting(env, "WORKER_WAIT_SECONDS", MAX_WAIT_SECONDS, 0, 20),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Sheetflow",
         )
 
@@ -101,17 +101,6 @@ class StandaloneSettings:
         if health_port is not None:
             updated = replace(updated, health_port=_check("--health-port", health_port, 0, 65_535))
         return updated
-
-
-def _bounded(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name} must be an integer, not {raw!r}") from None
-    return _check(f"environment variable {name}", value, low, high)
 
 
 def _check(what: str, value: int, low: int, high: int) -> int:
