@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -111,6 +111,59 @@ def _process_job(
     logger.set_correlation_id(job.task_id)
     started = time.monotonic()
     try:
+        claimed = _claim_new_upload(job, settings, tasks, now())
+    except TransientError as exc:
+        raise RetryLaterError(job.task_id, exc.message, _backoff(receive_count, settings)) from exc
+    if claimed is None:
+        claimed_or_outcome = _claim_existing(job, receive_count, settings, tasks, now)
+        if isinstance(claimed_or_outcome, Outcome):
+            return claimed_or_outcome
+        claimed = claimed_or_outcome
+    logger.info("Processing task", extra={"attempt": claimed.attempts, "key": claimed.key})
+    try:
+        return _run_claimed(claimed, settings, tasks, now, started)
+    except TransientError as exc:
+        raise _retry_after_release(
+            claimed, exc, receive_count=receive_count, settings=settings, tasks=tasks, now=now
+        ) from exc
+
+
+def _claim_new_upload(
+    job: ObjectJob, settings: WorkerSettings, tasks: TaskRepository, moment: datetime
+) -> Task | None:
+    """A file put straight into the bucket arrives with no task: create it already claimed.
+
+    One conditional write instead of read, create and claim. None when a task exists (a
+    presigned upload, a duplicate notification): the general path takes over.
+    """
+    if not job.from_notification:
+        return None
+    task = replace(
+        new_task(
+            task_id=job.task_id,
+            status=TaskStatus.PROCESSING,
+            bucket=job.bucket,
+            key=job.key,
+            filename=job.filename,
+            now=moment,
+            ttl=_ttl(settings),
+            size=job.size,
+        ),
+        attempts=1,
+        lease_until=_lease_until(moment, settings),
+    )
+    return task if tasks.create(task) else None
+
+
+def _claim_existing(
+    job: ObjectJob,
+    receive_count: int,
+    settings: WorkerSettings,
+    tasks: TaskRepository,
+    now: Callable[[], datetime],
+) -> Task | Outcome:
+    """Read the task (creating it if needed) and claim it; an Outcome when nothing is to do."""
+    try:
         task = _find_or_create_task(job, settings, tasks, now())
         if task is None:
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task no longer exists")
@@ -123,20 +176,17 @@ def _process_job(
         if task.redrivable:
             previous = task.error.to_dict() if task.error else None
             logger.info("Claiming a redriven task", extra={"previous_error": previous})
-        lease_until = int((moment + timedelta(seconds=settings.lease_seconds)).timestamp())
-        claimed = tasks.claim(task, moment, lease_until)
+        claimed = tasks.claim(task, moment, _lease_until(moment, settings))
     except TransientError as exc:
         # Nothing is claimed yet: a plain retry with backoff.
         raise RetryLaterError(job.task_id, exc.message, _backoff(receive_count, settings)) from exc
     if claimed is None:
         return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="another delivery claimed it")
-    logger.info("Processing task", extra={"attempt": claimed.attempts, "key": claimed.key})
-    try:
-        return _run_claimed(claimed, settings, tasks, now, started)
-    except TransientError as exc:
-        raise _retry_after_release(
-            claimed, exc, receive_count=receive_count, settings=settings, tasks=tasks, now=now
-        ) from exc
+    return claimed
+
+
+def _lease_until(moment: datetime, settings: WorkerSettings) -> int:
+    return int((moment + timedelta(seconds=settings.lease_seconds)).timestamp())
 
 
 def _find_or_create_task(

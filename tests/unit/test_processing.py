@@ -169,6 +169,8 @@ def test_direct_s3_upload_creates_its_task(stack: Stack, kit: Kit) -> None:
     stored = repository.get(str(first[0].task_id))
     assert stored is not None and stored.key == "uploads/q1 plan.xlsx"
     assert stored.filename == "q1 plan.xlsx"
+    # created already claimed: one attempt, finished, lease given back
+    assert (stored.status, stored.attempts, stored.lease_until) == (TaskStatus.SUCCEEDED, 1, 0)
 
 
 def test_presigned_upload_moves_from_awaiting_upload(stack: Stack, kit: Kit) -> None:
