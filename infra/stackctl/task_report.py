@@ -66,12 +66,14 @@ def detail_lines(task: dict[str, Any], results_bucket: str) -> list[str]:
     return lines
 
 
-def result_lines(task: dict[str, Any], results_bucket: str, indent: str = "    ") -> list[str]:
+def result_lines(
+    task: dict[str, Any], results_bucket: str, indent: str = "    ", with_url: bool = True
+) -> list[str]:
     """Where the result JSON is: its S3 location and, when the API gave one, a download URL."""
     lines = []
     if task.get("result_key"):
         lines.append(f"{indent}result    s3://{results_bucket}/{task['result_key']}")
-    if task.get("result_url"):
+    if with_url and task.get("result_url"):
         lines.append(f"{indent}download  {task['result_url']}")
     return lines
 

@@ -194,4 +194,6 @@ def test_demo_runs_the_whole_flow(run_cli: CliRunner, on_cli_stack: StackOutputs
     assert "API upload: SUCCEEDED · 1 sheet, 501 rows" in result.out
     assert "S3 put: SUCCEEDED · 1 sheet, 501 rows" in result.out
     assert "broken file: FAILED · NOT_XLSX:" in result.out
+    assert "details   sheetflow status " in result.out
+    assert "X-Amz-Signature" not in result.out
     assert "make down" in result.out

@@ -92,8 +92,12 @@ def _report(
         if task is not None and task.get("summary"):
             print("\n".join(task_report.sheet_lines(task["summary"], indent="      ")))
         if task is not None:
-            for line in task_report.result_lines(task, outputs["BucketName"], indent="      "):
+            # The presigned download URL is long; `status` prints it for whoever wants it.
+            for line in task_report.result_lines(
+                task, outputs["BucketName"], indent="      ", with_url=False
+            ):
                 print(line)
+            print(f"      details   sheetflow status {sent.task_id}")
         status = task.get("status") if task else "no task"
         if status != upload.expected:
             unexpected.append(f"{upload.label}: {status}, expected {upload.expected}")
