@@ -139,16 +139,7 @@ def _claim_new_upload(
     if not job.from_notification:
         return None
     task = replace(
-        new_task(
-            task_id=job.task_id,
-            status=TaskStatus.PROCESSING,
-            bucket=job.bucket,
-            key=job.key,
-            filename=job.filename,
-            now=moment,
-            ttl=_ttl(settings),
-            size=job.size,
-        ),
+        _task_for_object(job, TaskStatus.PROCESSING, settings, moment),
         attempts=1,
         lease_until=_lease_until(moment, settings),
     )
@@ -185,6 +176,22 @@ def _claim_existing(
     return claimed
 
 
+def _task_for_object(
+    job: ObjectJob, status: TaskStatus, settings: WorkerSettings, moment: datetime
+) -> Task:
+    """A new task record for an object that arrived without one."""
+    return new_task(
+        task_id=job.task_id,
+        status=status,
+        bucket=job.bucket,
+        key=job.key,
+        filename=job.filename,
+        now=moment,
+        ttl=_ttl(settings),
+        size=job.size,
+    )
+
+
 def _lease_until(moment: datetime, settings: WorkerSettings) -> int:
     return int((moment + timedelta(seconds=settings.lease_seconds)).timestamp())
 
@@ -197,16 +204,7 @@ def _find_or_create_task(
         if not job.from_notification:
             return None  # a task message outlived its task (cleanup): nothing to do
         # A file put straight into the bucket: its first notification creates the task.
-        created = new_task(
-            task_id=job.task_id,
-            status=TaskStatus.QUEUED,
-            bucket=job.bucket,
-            key=job.key,
-            filename=job.filename,
-            now=moment,
-            ttl=_ttl(settings),
-            size=job.size,
-        )
+        created = _task_for_object(job, TaskStatus.QUEUED, settings, moment)
         if tasks.create(created):
             return created
         task = tasks.get(job.task_id)  # a concurrent duplicate created it first
