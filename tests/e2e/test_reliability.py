@@ -24,16 +24,22 @@ RETRY_BASE_SECONDS = 2
 
 def retry_delays_logged(aws: AwsClientFactory, function: str, task_id: str) -> list[int]:
     """The delays the worker set with ChangeMessageVisibility for a task, from its logs."""
-    events = aws("logs").filter_log_events(
-        logGroupName=f"/aws/lambda/{function}", filterPattern=f'"{task_id}"'
-    )["events"]
+    logs, events, token = aws("logs"), [], None
+    while True:
+        page = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{function}", **({"nextToken": token} if token else {})
+        )
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            break
     delays = []
-    for event in events:
+    for event in sorted(events, key=lambda e: e["timestamp"]):
         try:
             line = json.loads(event["message"])
         except ValueError:
-            continue
-        if line.get("message") == "Retry scheduled":
+            continue  # START, END and REPORT lines
+        if line.get("message") == "Retry scheduled" and line.get("task_id") == task_id:
             delays.append(int(line["delay_seconds"]))
     return delays
 
