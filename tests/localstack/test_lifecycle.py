@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -72,24 +73,29 @@ class PrivateStack:
                 found.add(int(proc.name))
         return found
 
-    def start_a_lambda_environment(self) -> None:
-        client = boto3.client(
+    def lambda_client(self) -> Any:
+        return boto3.client(
             "lambda",
             endpoint_url=f"http://127.0.0.1:{self.port}",
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
         )
+
+    def start_a_lambda_environment(self, timeout: int = 10) -> Any:
+        client = self.lambda_client()
         client.create_function(
             FunctionName="probe",
             Runtime="python3.13",
             Role=ROLE,
             Handler="probe.handler",
             Code={"ZipFile": probe_zip()},
+            Timeout=timeout,
         )
         client.get_waiter("function_active_v2").wait(FunctionName="probe")
         response = client.invoke(FunctionName="probe", Payload=json.dumps({"action": "echo"}))
         assert "FunctionError" not in response
+        return client
 
 
 @pytest.fixture
@@ -187,3 +193,27 @@ def test_missing_python_is_explained(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Python 3.13 was not found" in result.stderr
     assert "pyenv install 3.13" in result.stderr
+
+
+def test_down_does_not_wait_for_a_running_invocation(private_stack: PrivateStack) -> None:
+    # Given a function busy with a long invocation
+    assert private_stack.run("up").returncode == 0
+    client = private_stack.start_a_lambda_environment(timeout=120)
+    client.invoke(
+        FunctionName="probe",
+        InvocationType="Event",
+        Payload=json.dumps({"action": "sleep", "seconds": 100}),
+    )
+    environments = private_stack.lambda_environment_pids()
+    assert environments
+    # When LocalStack is stopped
+    began = time.monotonic()
+    down = private_stack.run("down")
+    # Then it stops at once, not after the invocation or the stop timeout, and leaves nothing
+    assert down.returncode == 0
+    assert time.monotonic() - began < 10
+    wait_until(
+        lambda: not any(process_exists(p) for p in environments),
+        timeout=5,
+        what="the busy Lambda environment to exit",
+    )

@@ -84,6 +84,7 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         # LocalStack sends one invocation at a time to an environment; the lock keeps a restart
         # after a timeout from racing a stop.
         self._lock = threading.Lock()
+        self._stopped = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -118,10 +119,12 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                 ) from error
 
     def stop(self) -> None:
-        with self._lock:
-            if self._process is not None:
-                self._process.stop()
-                self._process = None
+        # Not under the lock: a stop (keep-alive expiry, shutdown) must not wait for a running
+        # invocation; that invocation ends with Runtime.ExitError and no new runtime starts.
+        self._stopped = True
+        process = self._process
+        if process is not None:
+            process.stop()
         shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def _spawn(self) -> EnvironmentProcess:
@@ -231,6 +234,11 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         )
 
     def _running_process(self) -> EnvironmentProcess:
+        if self._stopped:
+            raise EnvironmentStartError(
+                "environment stopped",
+                {"errorType": "Runtime.Stopped", "errorMessage": "The environment was stopped"},
+            )
         if self._process is None or not self._process.is_alive():
             self._process = self._spawn()
         return self._process
