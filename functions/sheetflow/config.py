@@ -17,6 +17,11 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _results_bucket(env: Mapping[str, str], uploads_bucket: str) -> str:
+    """Where result documents go: RESULTS_BUCKET, or the uploads bucket when unset."""
+    return env.get("RESULTS_BUCKET", "").strip() or uploads_bucket
+
+
 def integer_setting(
     env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:
@@ -56,7 +61,7 @@ class ApiConfig:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=bucket,
-            results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
+            results_bucket=_results_bucket(env, bucket),
             queue_url=_required(env, "QUEUE_URL"),
             dlq_url=_required(env, "DLQ_URL"),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
@@ -87,7 +92,7 @@ class WorkerConfig:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=bucket,
-            results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
+            results_bucket=_results_bucket(env, bucket),
             queue_url=_required(env, "QUEUE_URL"),
             max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
             max_uncompressed_bytes=integer_setting(
@@ -134,7 +139,7 @@ class CleanupConfig:
         return cls(
             table_name=_required(env, "TABLE_NAME"),
             bucket_name=bucket,
-            results_bucket=env.get("RESULTS_BUCKET", "").strip() or bucket,
+            results_bucket=_results_bucket(env, bucket),
             retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
             page_size=integer_setting(env, "CLEANUP_PAGE_SIZE", 50, minimum=1),
             safety_margin_ms=integer_setting(env, "CLEANUP_SAFETY_MARGIN_MS", 10_000),

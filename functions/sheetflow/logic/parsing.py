@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,28 +195,29 @@ class WorkbookStats:
 
 def parse_workbook(path: Path, limits: ParseLimits) -> WorkbookStats:
     """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK if openpyxl fails."""
-    try:
+    with _unreadable_as_permanent("The workbook cannot be opened"):
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except DefusedXmlException as exc:
-        raise _xml_attack(exc) from exc
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, ParseError, OSError) as exc:
-        raise PermanentError(
-            ErrorCode.CORRUPT, f"The workbook cannot be opened: {type(exc).__name__}: {exc}."
-        ) from exc
     try:
-        sheets = []
-        worksheets = workbook.worksheets
-        for worksheet in worksheets[: limits.max_sheets]:
-            sheets.append(_sheet_stats(worksheet, limits).to_dict())
+        with _unreadable_as_permanent("A worksheet cannot be read"):
+            worksheets = workbook.worksheets
+            sheets = [
+                _sheet_stats(worksheet, limits).to_dict()
+                for worksheet in worksheets[: limits.max_sheets]
+            ]
         return WorkbookStats(sheets=sheets, sheets_truncated=len(worksheets) > limits.max_sheets)
-    except DefusedXmlException as exc:
-        raise _xml_attack(exc) from exc
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, ParseError, OSError) as exc:
-        raise PermanentError(
-            ErrorCode.CORRUPT, f"A worksheet cannot be read: {type(exc).__name__}: {exc}."
-        ) from exc
     finally:
         workbook.close()
+
+
+@contextmanager
+def _unreadable_as_permanent(what: str) -> Iterator[None]:
+    """openpyxl's failures on a bad file become XML_ATTACK or CORRUPT, never a retry."""
+    try:
+        yield
+    except DefusedXmlException as exc:
+        raise _xml_attack(exc) from exc
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, ParseError, OSError) as exc:
+        raise PermanentError(ErrorCode.CORRUPT, f"{what}: {type(exc).__name__}: {exc}.") from exc
 
 
 def _sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,25 +37,12 @@ def accept_upload(
     one message. If that message cannot be sent, the task is marked FAILED and the error
     (503) tells the client to try again: nothing waits forever in QUEUED.
     """
-    task_id = new_task_id()
-    stored_name = safe_filename(requested_name)
-    task = new_task(
-        task_id=task_id,
-        status=TaskStatus.QUEUED,
-        bucket=config.bucket_name,
-        key=api_upload_key(task_id, stored_name),
-        filename=(requested_name or stored_name)[:200],
-        now=now,
-        ttl=task_ttl(config.retention_hours),
-        size=len(data),
+    task = _upload_task(
+        requested_name, TaskStatus.QUEUED, api_upload_key, config, now, size=len(data)
     )
     tasks.create(task)
     try:
         storage.put_upload(task.bucket, task.key, data, task.filename)
-    except TransientError as exc:
-        _abandon(task, tasks, now, exc)
-        raise
-    try:
         queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key))
     except TransientError as exc:
         _abandon(task, tasks, now, exc)
@@ -62,11 +50,37 @@ def accept_upload(
     return task
 
 
+def _upload_task(
+    requested_name: str | None,
+    status: TaskStatus,
+    key_for: Callable[[str, str], str],
+    config: ApiConfig,
+    now: datetime,
+    *,
+    size: int | None = None,
+) -> Task:
+    """A new task for an upload the API accepts or presigns; `key_for(task_id, safe_name)`."""
+    task_id = new_task_id()
+    stored_name = safe_filename(requested_name)
+    return new_task(
+        task_id=task_id,
+        status=status,
+        bucket=config.bucket_name,
+        key=key_for(task_id, stored_name),
+        filename=(requested_name or stored_name)[:200],
+        now=now,
+        ttl=task_ttl(config.retention_hours),
+        size=size,
+    )
+
+
 def _abandon(task: Task, tasks: TaskRepository, now: datetime, cause: TransientError) -> None:
     try:
         tasks.fail_unfinished(
             task.task_id,
-            TaskError(ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not queued: {cause}"),
+            TaskError(
+                ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not stored and queued: {cause}"
+            ),
             now,
         )
     except TransientError:
@@ -84,17 +98,7 @@ def presign_upload(
     requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
 ) -> PresignedUpload:
     """A task AWAITING_UPLOAD and a URL to PUT the workbook to; the S3 notification queues it."""
-    task_id = new_task_id()
-    stored_name = safe_filename(requested_name)
-    task = new_task(
-        task_id=task_id,
-        status=TaskStatus.AWAITING_UPLOAD,
-        bucket=config.bucket_name,
-        key=upload_key(task_id, stored_name),
-        filename=(requested_name or stored_name)[:200],
-        now=now,
-        ttl=task_ttl(config.retention_hours),
-    )
+    task = _upload_task(requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now)
     tasks.create(task)
     url = storage.presigned_put_url(task.bucket, task.key, config.presign_expiry_seconds)
     return PresignedUpload(task=task, url=url, expires_in=config.presign_expiry_seconds)
