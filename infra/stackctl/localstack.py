@@ -245,8 +245,7 @@ def stop(timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
     while _is_our_localstack(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     # Whatever is left in its session (a Lambda environment mid-shutdown) goes too.
-    for sig in (signal.SIGKILL,):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     paths.localstack_pid_file().unlink(missing_ok=True)
     return pid
