@@ -7,6 +7,7 @@ import pytest
 from sheetflow.config import ConfigError
 from sheetflow.worker.health import ConsumerState, assess_liveness
 from sheetflow.worker.settings import StandaloneSettings
+from sheetflow.worker.supervisor import Supervisor
 
 REQUIRED = {"QUEUE_URL": "http://queue", "TABLE_NAME": "tasks", "BUCKET_NAME": "uploads"}
 
@@ -81,3 +82,17 @@ def test_liveness_fails_on_a_stale_poll_a_dead_consumer_or_a_silent_supervisor(
     assert not liveness.healthy
     assert liveness.document["status"] == "unhealthy"
     assert liveness.document["problems"] == [problem]
+
+
+def test_consumers_not_started_yet_keep_the_worker_unhealthy() -> None:
+    # Given a supervisor configured for two consumers that has not started them
+    settings = StandaloneSettings.from_env({**REQUIRED, "WORKER_CONCURRENCY": "2"})
+    supervisor = Supervisor(settings)
+    # Then liveness lists both slots and is unhealthy until they run
+    liveness = supervisor.liveness()
+    assert not liveness.healthy
+    assert [c["alive"] for c in liveness.document["consumers"]] == [False, False]
+    assert liveness.document["problems"] == [
+        "consumer 0 is not running",
+        "consumer 1 is not running",
+    ]

@@ -177,17 +177,20 @@ class Supervisor:
             slot.process.join(timeout=5)
 
     def liveness(self) -> Liveness:
+        # Every configured slot counts, started or not: the health server answers while the
+        # consumers are still being started, and a missing one must not look healthy.
         consumers = []
-        for index, slot in sorted(self._slots.items()):
+        for index in range(self._settings.concurrency):
+            slot = self._slots.get(index)
             report = self._board.report(index)
             consumers.append(
                 ConsumerState(
                     slot=index,
-                    pid=slot.process.pid,
-                    alive=slot.process.is_alive(),
+                    pid=slot.process.pid if slot else None,
+                    alive=slot.process.is_alive() if slot else False,
                     last_poll=report.last_poll,
                     busy_since=report.busy_since,
-                    restarts=slot.restarts,
+                    restarts=slot.restarts if slot else 0,
                 )
             )
         return assess_liveness(
