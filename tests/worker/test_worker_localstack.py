@@ -130,7 +130,9 @@ def test_sigterm_mid_file_finishes_it_and_exits_zero(
 ) -> None:
     # Given a worker busy with a slow file, and a second task waiting behind it
     slow, waiting = submit(pipeline.api_config(), slow_workbook, count=2)
-    worker = start_worker({**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "10"})
+    # (a grace period long enough for the file on a slow machine: finishing it is the point)
+    env = {"WORKER_VISIBILITY_SECONDS": "10", "WORKER_GRACE_SECONDS": "300"}
+    worker = start_worker({**pipeline.worker_env(), **env})
     busy = wait_until(
         lambda: [t for t in (slow, waiting) if processing(pipeline, t.task_id)],
         timeout=30,
@@ -140,7 +142,7 @@ def test_sigterm_mid_file_finishes_it_and_exits_zero(
     # When it receives SIGTERM
     worker.signal(signal.SIGTERM)
     # Then it finishes that file and exits 0
-    assert worker.wait(timeout=30) == 0
+    assert worker.wait(timeout=300) == 0
     assert current(pipeline, in_hand.task_id).status is TaskStatus.SUCCEEDED
     assert succeeded_per_task(worker) == Counter([in_hand.task_id])
     # and the task it had not started is untouched, its message back in the queue at once
