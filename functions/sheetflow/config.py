@@ -82,6 +82,7 @@ class ApiConfig(StackConfig):
     max_upload_bytes: int
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
+    event_bus_name: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -95,6 +96,7 @@ class ApiConfig(StackConfig):
             result_url_expiry_seconds=integer_setting(
                 env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
             ),
+            event_bus_name=_required(env, "EVENT_BUS_NAME"),
         )
 
 
@@ -106,6 +108,8 @@ class WorkerConfig(StackConfig):
     validation: ValidationLimits
     retry_base_seconds: int
     retry_max_seconds: int
+    # Where every finished task is announced (task events).
+    event_bus_name: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
@@ -122,6 +126,7 @@ class WorkerConfig(StackConfig):
             ),
             retry_base_seconds=integer_setting(env, "RETRY_BASE_SECONDS", 30),
             retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
+            event_bus_name=_required(env, "EVENT_BUS_NAME"),
         )
 
 
@@ -208,6 +213,7 @@ class DeadLetterConfig(StackConfig):
     # Where handled dead letters are parked for inspection and redrive.
     failed_queue_url: str
     max_receive_count: int
+    event_bus_name: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DeadLetterConfig:
@@ -215,6 +221,7 @@ class DeadLetterConfig(StackConfig):
             **StackConfig.fields_from_env(env),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_receive_count=integer_setting(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
+            event_bus_name=_required(env, "EVENT_BUS_NAME"),
         )
 
 

@@ -52,6 +52,8 @@ def record_metrics(metrics: Metrics, outcomes: list[Outcome]) -> None:
                 default_dimensions=metrics.default_dimensions,
             ) as by_code:
                 by_code.add_dimension(name="ErrorCode", value=str(outcome.error_code))
+        elif outcome.kind is OutcomeKind.CANCELLED:
+            metrics.add_metric(name="TasksCancelled", unit=MetricUnit.Count, value=1)
         elif outcome.kind is OutcomeKind.SKIPPED:
             metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
         else:

@@ -57,6 +57,25 @@ def http_request_of(event: dict[str, Any]) -> HttpRequest:
     )
 
 
+# Sample events whose file name starts with this are EventBridge events for the stack's bus.
+BUS_EVENT_PREFIX = "bus-"
+
+
+def bus_entry_of(event: dict[str, Any], bus_name: str) -> dict[str, Any]:
+    """The PutEvents entry that puts an EventBridge event (as a rule's target receives it) back
+    on the bus: the same source, detail-type and detail."""
+    try:
+        source, detail_type, detail = event["source"], event["detail-type"], event["detail"]
+    except KeyError as error:
+        raise UserFacingError(f"Not an EventBridge event: it has no {error}.") from error
+    return {
+        "EventBusName": bus_name,
+        "Source": str(source),
+        "DetailType": str(detail_type),
+        "Detail": json.dumps(detail),
+    }
+
+
 def sqs_bodies_of(event: dict[str, Any]) -> list[str]:
     """The message bodies of an SQS event's records, as they were sent to the queue."""
     records = event.get("Records")

@@ -9,7 +9,14 @@ from stackctl import stack
 from stackctl.stack import StackOutputs
 
 # In the order a task moves through them.
-TASK_STATUSES = ("AWAITING_UPLOAD", "QUEUED", "PROCESSING", "SUCCEEDED", "FAILED")
+TASK_STATUSES = (
+    "AWAITING_UPLOAD",
+    "QUEUED",
+    "PROCESSING",
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELLED",
+)
 STATUS_INDEX = "status-created_at"
 
 

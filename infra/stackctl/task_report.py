@@ -14,6 +14,10 @@ def outcome_line(label: str, task: dict[str, Any] | None) -> str:
         return f"{label}: SUCCEEDED · {summary_text(task.get('summary') or {})}"
     if status == "FAILED":
         return f"{label}: FAILED · {error_text(task.get('error'))}"
+    if status == "CANCELLED":
+        return f"{label}: CANCELLED after {_attempts(task)}"
+    if task.get("cancel_requested"):
+        return f"{label}: still {status}, asked to stop, after {_attempts(task)}"
     return f"{label}: still {status} after {_attempts(task)}"
 
 

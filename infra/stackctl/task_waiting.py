@@ -1,4 +1,5 @@
-"""Polling tasks until each one has finished (SUCCEEDED or FAILED) or a deadline passes."""
+"""Polling tasks until each one has finished (SUCCEEDED, FAILED or CANCELLED) or a deadline
+passes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from stackctl.progress import NO_TASK_YET, ProgressDisplay, TaskProgress
 
-FINISHED = frozenset({"SUCCEEDED", "FAILED"})
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 POLL_INTERVAL_SECONDS = 0.25
 
 TaskFetcher = Callable[[str], dict[str, Any] | None]

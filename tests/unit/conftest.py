@@ -36,6 +36,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SheetflowTests")
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 BUCKET = "sheetflow-uploads-123456789012-us-east-1"
 TABLE = "sheetflow-tasks"
+BUS = "sheetflow-tasks-bus"
 SAMPLE_TASK_ID = "0f8fad5bd9cb469fa16570867728950e"
 
 
@@ -60,6 +61,9 @@ class Stack:
     queue_url: str
     dlq_url: str
     failed_queue_url: str
+    bus: str
+    # Receives every event on the bus (a rule with an SQS target), as a subscriber would.
+    events_queue_url: str
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -98,6 +102,35 @@ def create_table(name: str) -> None:
     )
 
 
+def subscribe_queue_to_bus(bus: str, queue_url: str) -> None:
+    events = boto3.client("events")
+    events.create_event_bus(Name=bus)
+    queue_arn = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="all-task-events", EventBusName=bus, EventPattern='{"source": ["sheetflow"]}'
+    )
+    events.put_targets(
+        Rule="all-task-events", EventBusName=bus, Targets=[{"Id": "seen", "Arn": queue_arn}]
+    )
+
+
+def received_events(queue_url: str) -> list[dict[str, Any]]:
+    """Every event the subscriber queue holds now, consumed."""
+    sqs = boto3.client("sqs")
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return found
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A moto account with the stack's bucket, table and queues, and the functions' env."""
@@ -118,7 +151,10 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         queue_url = sqs.create_queue(
             QueueName="sheetflow-tasks", Attributes={"VisibilityTimeout": "720"}
         )["QueueUrl"]
+        events_queue_url = sqs.create_queue(QueueName="sheetflow-events-seen")["QueueUrl"]
+        subscribe_queue_to_bus(BUS, events_queue_url)
         environment = {
+            "EVENT_BUS_NAME": BUS,
             "TABLE_NAME": TABLE,
             "BUCKET_NAME": BUCKET,
             "QUEUE_URL": queue_url,
@@ -138,6 +174,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             queue_url=queue_url,
             dlq_url=dlq_url,
             failed_queue_url=failed_queue_url,
+            bus=BUS,
+            events_queue_url=events_queue_url,
         )
         _rebuild_handlers()
 
@@ -218,6 +256,11 @@ class Kit:
     @staticmethod
     def event(name: str) -> dict[str, Any]:
         return load_event(name)
+
+    @staticmethod
+    def published(stack: Stack) -> list[dict[str, Any]]:
+        """The task events put on the bus since the last call."""
+        return received_events(stack.events_queue_url)
 
     @staticmethod
     def event_names() -> list[str]:

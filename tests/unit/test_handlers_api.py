@@ -140,6 +140,7 @@ def test_get_task_answers_404_400_and_result_url(
         result_key="results/r.json",
         size=1,
         now=datetime.now(UTC),
+        event_lease=0,
     )
     status, body = call(get_event(kit, f"/tasks/{task.task_id}"), context)
     assert status == 200 and body["status"] == "SUCCEEDED" and body["attempts"] == 1

@@ -127,6 +127,7 @@ def test_dead_letter_leaves_finished_tasks_alone(
         result_key="results/x.json",
         size=1,
         now=datetime.now(UTC),
+        event_lease=0,
     )
     event = {"Records": [dict(kit.event("dead-letter-record.json")["Records"][0])]}
     event["Records"][0]["body"] = json.dumps(
@@ -194,7 +195,13 @@ def test_dead_letter_of_a_finished_task_is_parked_and_the_task_kept(
     claimed = repository.claim(task, datetime.now(UTC), 0)
     assert claimed is not None
     assert repository.succeed(
-        task.task_id, attempt=1, summary={}, result_key="r", size=1, now=datetime.now(UTC)
+        task.task_id,
+        attempt=1,
+        summary={},
+        result_key="r",
+        size=1,
+        now=datetime.now(UTC),
+        event_lease=0,
     )
     body = task_message(task.task_id, task.bucket, task.key)
     assert dead_letter.handler(dead_letter_event(kit, [body]), context)["batchItemFailures"] == []

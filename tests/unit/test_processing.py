@@ -30,6 +30,7 @@ def config(stack: Stack, results_bucket: str | None = None) -> WorkerConfig:
             "RESULTS_BUCKET": results_bucket or stack.bucket,
             "QUEUE_URL": stack.queue_url,
             "RETENTION_HOURS": "24",
+            "EVENT_BUS_NAME": stack.bus,
         }
     )
 

@@ -15,11 +15,15 @@ from sheetflow.logic.task import TaskStatus, new_task
 from .conftest import FakeLambdaContext, Kit, Stack
 
 EXPECTED_EVENTS = {
+    "api-cancel-task.json",
     "api-get-task.json",
     "api-health.json",
     "api-list-tasks.json",
     "api-presign.json",
     "api-upload.json",
+    # Task events on the bus: validated against their schema in test_task_events.py.
+    "bus-task-failed.json",
+    "bus-task-succeeded.json",
     "cleanup-scheduled.json",
     "dead-letter-record.json",
     "worker-mixed-batch.json",
@@ -45,6 +49,7 @@ def test_api_events(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:
     assert api_status("api-health.json", kit, context) == 200
     # The sample id is unknown in a fresh table.
     assert api_status("api-get-task.json", kit, context) == 404
+    assert api_status("api-cancel-task.json", kit, context) == 404
 
 
 def put_upload(stack: Stack, key: str, data: bytes) -> None:

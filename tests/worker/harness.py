@@ -54,6 +54,7 @@ class Pipeline:
     queue_url: str
     table: str
     bucket: str
+    bus: str
 
     def api_config(self) -> ApiConfig:
         """The upload API's configuration (the dead-letter queues are not used by uploads)."""
@@ -68,7 +69,12 @@ class Pipeline:
         )
 
     def worker_env(self) -> dict[str, str]:
-        return {"QUEUE_URL": self.queue_url, "TABLE_NAME": self.table, "BUCKET_NAME": self.bucket}
+        return {
+            "QUEUE_URL": self.queue_url,
+            "TABLE_NAME": self.table,
+            "BUCKET_NAME": self.bucket,
+            "EVENT_BUS_NAME": self.bus,
+        }
 
     def tasks(self) -> TaskRepository:
         return TaskRepository(self.table)
@@ -83,11 +89,14 @@ def create_pipeline(aws: AwsClientFactory) -> Pipeline:
     aws("dynamodb").create_table(TableName=table, **template_table_properties())
     bucket = f"worker-uploads-{suffix}"
     aws("s3").create_bucket(Bucket=bucket)
-    return Pipeline(queue_url=queue_url, table=table, bucket=bucket)
+    bus = f"worker-events-{suffix}"
+    aws("events").create_event_bus(Name=bus)
+    return Pipeline(queue_url=queue_url, table=table, bucket=bucket, bus=bus)
 
 
 def delete_pipeline(aws: AwsClientFactory, pipeline: Pipeline) -> None:
     aws("sqs").delete_queue(QueueUrl=pipeline.queue_url)
+    aws("events").delete_event_bus(Name=pipeline.bus)
     aws("dynamodb").delete_table(TableName=pipeline.table)
     s3 = aws("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=pipeline.bucket):

@@ -277,6 +277,7 @@ def test_cannot_start_gives_one_line_and_exit_2(
         "QUEUE_URL": "http://127.0.0.1:4566/000000000000/irrelevant",
         "TABLE_NAME": "tasks",
         "BUCKET_NAME": "bucket",
+        "EVENT_BUS_NAME": "events",
     }
     worker = start_worker({**base, **env})
     assert worker.wait(timeout=30) == 2

@@ -8,7 +8,12 @@ from sheetflow.config import ConfigError, StandaloneConfig
 from sheetflow.worker.health import ConsumerState, ProgressDeadlines, assess_liveness
 from sheetflow.worker.supervisor import Supervisor
 
-REQUIRED = {"QUEUE_URL": "http://queue", "TABLE_NAME": "tasks", "BUCKET_NAME": "uploads"}
+REQUIRED = {
+    "QUEUE_URL": "http://queue",
+    "TABLE_NAME": "tasks",
+    "BUCKET_NAME": "uploads",
+    "EVENT_BUS_NAME": "events",
+}
 
 
 def test_defaults_and_processing_settings_come_from_the_environment() -> None:

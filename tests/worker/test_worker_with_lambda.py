@@ -49,6 +49,7 @@ def api_config(outputs: StackOutputs) -> ApiConfig:
             "QUEUE_URL": values["QueueUrl"],
             "DLQ_URL": values["DlqUrl"],
             "FAILED_QUEUE_URL": values.get("FailedQueueUrl", values["DlqUrl"]),
+            "EVENT_BUS_NAME": values["EventBusName"],
         }
     )
 

@@ -14,6 +14,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -40,8 +41,14 @@ def dynamodb_resource() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", config=_CONFIG)
 
 
+@cache
+def events_client() -> EventBridgeClient:
+    return boto3.client("events", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch credentials and mocks between cases)."""
     s3_client.cache_clear()
     sqs_client.cache_clear()
     dynamodb_resource.cache_clear()
+    events_client.cache_clear()

@@ -124,7 +124,8 @@ class TaskRepository:
         removed: tuple[str, ...] = ()
         if task.status is TaskStatus.FAILED:
             condition = condition & Attr("error.code").is_in(sorted(REDRIVABLE_ERROR_CODES))
-            removed = ("error",)
+            # The redriven attempt finishes again and announces that finish instead.
+            removed = ("error", "event_pending", "event_lease")
         values = {
             "status": TaskStatus.PROCESSING.value,
             "attempts": task.attempts + 1,
@@ -151,7 +152,10 @@ class TaskRepository:
         result_key: str,
         size: int,
         now: datetime,
+        event_lease: int,
     ) -> bool:
+        """PROCESSING (this attempt) -> SUCCEEDED, its task event pending; refused when a
+        cancel was requested meanwhile (the worker then records CANCELLED instead)."""
         values = {
             "status": TaskStatus.SUCCEEDED.value,
             "summary": summary,
@@ -159,27 +163,35 @@ class TaskRepository:
             "size": size,
             "lease_until": 0,
             "updated_at": isoformat(now),
+            **_event_due(event_lease),
         }
         # A redriven task that succeeds carries no error from its earlier failure.
-        return self._update(task_id, values, self._own_attempt(attempt), remove=("error",))
+        condition = self._own_attempt(attempt) & Attr("cancel_requested").not_exists()
+        return self._update(task_id, values, condition, remove=("error",))
 
-    def fail_attempt(self, task_id: str, attempt: int, error: TaskError, now: datetime) -> bool:
-        """PROCESSING (this attempt) -> FAILED."""
+    def fail_attempt(
+        self, task_id: str, attempt: int, error: TaskError, now: datetime, event_lease: int
+    ) -> bool:
+        """PROCESSING (this attempt) -> FAILED, its task event pending."""
         values = {
             "status": TaskStatus.FAILED.value,
             "error": error.to_dict(),
             "lease_until": 0,
             "updated_at": isoformat(now),
+            **_event_due(event_lease),
         }
         return self._update(task_id, values, self._own_attempt(attempt))
 
-    def fail_unfinished(self, task_id: str, error: TaskError, now: datetime) -> bool:
-        """Any unfinished status -> FAILED (the dead-letter path)."""
+    def fail_unfinished(
+        self, task_id: str, error: TaskError, now: datetime, event_lease: int
+    ) -> bool:
+        """Any unfinished status -> FAILED (the dead-letter path), its task event pending."""
         values = {
             "status": TaskStatus.FAILED.value,
             "error": error.to_dict(),
             "lease_until": 0,
             "updated_at": isoformat(now),
+            **_event_due(event_lease),
         }
         return self._update(task_id, values, Attr("status").is_in(_UNFINISHED))
 
@@ -195,6 +207,59 @@ class TaskRepository:
     def renew_lease(self, task_id: str, attempt: int, lease_until: int) -> bool:
         """Push the lease of this attempt forward; False once the task has left that attempt."""
         return self._update(task_id, {"lease_until": lease_until}, self._own_attempt(attempt))
+
+    # --- cancel ---------------------------------------------------------------------------------
+
+    def cancel_waiting(self, task: Task, now: datetime, event_lease: int) -> bool:
+        """A task not started yet (status as read) -> CANCELLED, its event pending."""
+        values = {
+            "status": TaskStatus.CANCELLED.value,
+            "lease_until": 0,
+            "updated_at": isoformat(now),
+            **_event_due(event_lease),
+        }
+        return self._update(task.task_id, values, Attr("status").eq(task.status.value))
+
+    def request_cancel(self, task_id: str, now: datetime) -> bool:
+        """Ask the worker of a PROCESSING task to stop; False when it is not PROCESSING."""
+        values = {"cancel_requested": True, "updated_at": isoformat(now)}
+        return self._update(task_id, values, Attr("status").eq(TaskStatus.PROCESSING.value))
+
+    def cancel_attempt(self, task_id: str, attempt: int, now: datetime, event_lease: int) -> bool:
+        """PROCESSING (this attempt) -> CANCELLED: the worker stopped as asked."""
+        values = {
+            "status": TaskStatus.CANCELLED.value,
+            "lease_until": 0,
+            "updated_at": isoformat(now),
+            **_event_due(event_lease),
+        }
+        return self._update(task_id, values, self._own_attempt(attempt))
+
+    # --- the task event of a finish ------------------------------------------------------------
+    # Every finishing write also sets `event_pending` with a publication lease held by the
+    # writer. The writer puts the event on the bus and then clears the flag. A writer that
+    # failed to publish leaves the flag: whoever next handles the task (the redelivered message)
+    # takes the lapsed lease over with `claim_publication` and publishes. So each finish is
+    # announced, and by one publisher at a time.
+
+    def claim_publication(self, task: Task, now: datetime, lease_until: int) -> bool:
+        """Take over publishing the pending event of a finished task whose lease has lapsed."""
+        condition = (
+            Attr("status").eq(task.status.value)
+            & Attr("attempts").eq(task.attempts)
+            & Attr("event_pending").eq(True)
+            & Attr("event_lease").lt(int(now.timestamp()))
+        )
+        return self._update(task.task_id, {"event_lease": lease_until}, condition)
+
+    def mark_published(self, task: Task) -> bool:
+        """The finish of `task` (status and attempt as read) is on the bus: clear the flag."""
+        condition = (
+            Attr("status").eq(task.status.value)
+            & Attr("attempts").eq(task.attempts)
+            & Attr("event_pending").eq(True)
+        )
+        return self._update(task.task_id, {}, condition, remove=("event_pending", "event_lease"))
 
     def delete_expired(self, task_id: str, created_before: str) -> None:
         """Delete the task if it is still expired; deleting a missing task is not an error."""
@@ -223,7 +288,7 @@ class TaskRepository:
         # boto3's condition builder uses #n<i>/:v<i> placeholders: ours must differ.
         names = {f"#set{index}": name for index, name in enumerate(values)}
         assignments = ", ".join(f"{alias} = :set{index}" for index, alias in enumerate(names))
-        expression = f"SET {assignments}"
+        expression = f"SET {assignments}" if assignments else ""
         if remove:
             removed = {f"#rm{index}": name for index, name in enumerate(remove)}
             names.update(removed)
@@ -231,16 +296,15 @@ class TaskRepository:
         expression_values = {
             f":set{index}": _to_dynamo(value) for index, value in enumerate(values.values())
         }
-        return self._conditional(
-            "UpdateItem",
-            lambda: self._table.update_item(
-                Key={"task_id": task_id},
-                UpdateExpression=expression,
-                ConditionExpression=condition & Attr("task_id").exists(),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=expression_values,
-            ),
-        )
+        arguments: dict[str, Any] = {
+            "Key": {"task_id": task_id},
+            "UpdateExpression": expression.strip(),
+            "ConditionExpression": condition & Attr("task_id").exists(),
+            "ExpressionAttributeNames": names,
+        }
+        if expression_values:
+            arguments["ExpressionAttributeValues"] = expression_values
+        return self._conditional("UpdateItem", lambda: self._table.update_item(**arguments))
 
     @staticmethod
     def _conditional(operation: str, call: Any) -> bool:
@@ -253,6 +317,10 @@ class TaskRepository:
                     return False
                 raise
         return True
+
+
+def _event_due(event_lease: int) -> dict[str, Any]:
+    return {"event_pending": True, "event_lease": event_lease}
 
 
 def task_to_item(task: Task) -> dict[str, Any]:
@@ -274,6 +342,9 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "last_error": task.last_error.to_dict() if task.last_error else None,
         "summary": task.summary,
         "result_key": task.result_key,
+        "event_pending": task.event_pending or None,
+        "event_lease": task.event_lease or None,
+        "cancel_requested": task.cancel_requested or None,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -297,6 +368,9 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         last_error=_error(plain.get("last_error")),
         summary=plain.get("summary"),
         result_key=plain.get("result_key"),
+        event_pending=bool(plain.get("event_pending", False)),
+        event_lease=int(plain.get("event_lease", 0)),
+        cancel_requested=bool(plain.get("cancel_requested", False)),
     )
 
 

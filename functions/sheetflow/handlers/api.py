@@ -23,7 +23,7 @@ from sheetflow.logic.listing import (
 from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import health, queries, uploads
+from sheetflow.usecases import cancelling, health, queries, uploads
 
 app = APIGatewayRestResolver()
 dependencies = HandlerDependencies(ApiConfig.from_env)
@@ -31,22 +31,25 @@ dependencies = HandlerDependencies(ApiConfig.from_env)
 # The HTTP status of each way a request is rejected; any other code is a 400.
 _STATUS_BY_CODE: dict[str, HTTPStatus] = {
     "TASK_NOT_FOUND": HTTPStatus.NOT_FOUND,
+    "TASK_FINISHED": HTTPStatus.CONFLICT,
     ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
 }
 
 
-def _error_response(status: int, code: str, message: str) -> Response[Any]:
+def _error_response(
+    status: int, code: str, message: str, details: dict[str, str] | None = None
+) -> Response[Any]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body={"error": {"code": code, "message": message}},
+        body={"error": {"code": code, "message": message, **(details or {})}},
     )
 
 
 def _rejected(exc: RequestRejectedError) -> Response[Any]:
     status = _STATUS_BY_CODE.get(exc.code, HTTPStatus.BAD_REQUEST)
-    return _error_response(status, exc.code, exc.message)
+    return _error_response(status, exc.code, exc.message, exc.details)
 
 
 def _dependency_down(exc: TransientError) -> Response[Any]:
@@ -150,20 +153,40 @@ def presign() -> Response[Any]:
     )
 
 
-@app.get("/tasks/<task_id>")
-@tracer.capture_method
-def get_task(task_id: str) -> dict[str, Any]:
+def _check_task_id(task_id: str) -> None:
     if not is_valid_task_id(task_id):
         raise RequestRejectedError(
             "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
+
+
+@app.get("/tasks/<task_id>")
+@tracer.capture_method
+def get_task(task_id: str) -> dict[str, Any]:
+    _check_task_id(task_id)
     view = queries.get_task(task_id, dependencies.config, dependencies.tasks)
     if view is None:
         raise RequestRejectedError(
             "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
         )
     return view
+
+
+@app.delete("/tasks/<task_id>")
+@tracer.capture_method
+def cancel_task(task_id: str) -> Response[Any]:
+    _check_task_id(task_id)
+    result = cancelling.cancel_task(
+        task_id, dependencies.config, dependencies.tasks, datetime.now(UTC)
+    )
+    logger.info("Cancel accepted", extra={"immediate": result.immediate})
+    # 200: cancelled now; 202: the worker stops at the next sheet boundary.
+    return Response(
+        status_code=HTTPStatus.OK if result.immediate else HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        body=queries.task_view(result.task),
+    )
 
 
 @app.get("/tasks")

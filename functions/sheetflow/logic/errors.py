@@ -43,6 +43,10 @@ class TransientError(Exception):
         self.message = message
 
 
+class StopRequestedError(Exception):
+    """Processing was asked to stop (the task was cancelled) and stopped between sheets."""
+
+
 class RequestRejectedError(ValueError):
     """A client's request cannot be served as asked: a code and a message for the client.
 
@@ -50,7 +54,9 @@ class RequestRejectedError(ValueError):
     the API handler alone decides which HTTP status that is.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, **details: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # Facts a client can act on without parsing the message (e.g. the task's status).
+        self.details = details

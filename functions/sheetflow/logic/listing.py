@@ -23,6 +23,7 @@ LISTING_ORDER: tuple[TaskStatus, ...] = (
     TaskStatus.PROCESSING,
     TaskStatus.SUCCEEDED,
     TaskStatus.FAILED,
+    TaskStatus.CANCELLED,
 )
 _KEY_ATTRIBUTES = frozenset({"task_id", "status", "created_at"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +16,7 @@ import openpyxl
 from defusedxml import DefusedXmlException
 from openpyxl.utils import get_column_letter
 
-from sheetflow.logic.errors import ErrorCode, PermanentError
+from sheetflow.logic.errors import ErrorCode, PermanentError, StopRequestedError
 
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#REF!", "#N/A", "#VALUE!", "#NAME?", "#NUM!", "#NULL!"})
 CELL_TYPES = ("number", "string", "bool", "date", "blank", "error")
@@ -193,17 +193,23 @@ class WorkbookStats:
         return sum(int(sheet["errors"]["count"]) for sheet in self.sheets)
 
 
-def parse_workbook(path: Path, limits: ParseLimits) -> WorkbookStats:
-    """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK if openpyxl fails."""
+def parse_workbook(
+    path: Path, limits: ParseLimits, should_stop: Callable[[], bool] = lambda: False
+) -> WorkbookStats:
+    """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK if openpyxl fails.
+
+    `should_stop` is asked before each sheet; StopRequestedError when it says yes.
+    """
     with _unreadable_as_permanent("The workbook cannot be opened"):
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         with _unreadable_as_permanent("A worksheet cannot be read"):
             worksheets = workbook.worksheets
-            sheets = [
-                _sheet_stats(worksheet, limits).to_dict()
-                for worksheet in worksheets[: limits.max_sheets]
-            ]
+            sheets = []
+            for worksheet in worksheets[: limits.max_sheets]:
+                if should_stop():
+                    raise StopRequestedError(f"stopped before sheet {worksheet.title!r}")
+                sheets.append(_sheet_stats(worksheet, limits).to_dict())
         return WorkbookStats(sheets=sheets, sheets_truncated=len(worksheets) > limits.max_sheets)
     finally:
         workbook.close()

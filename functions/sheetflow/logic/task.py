@@ -1,6 +1,8 @@
 """The task record and its state machine.
 
 QUEUED -> PROCESSING -> SUCCEEDED | FAILED, and AWAITING_UPLOAD -> QUEUED for presigned uploads.
+A task not yet processing can be cancelled at once (-> CANCELLED); a PROCESSING task is asked to
+stop (`cancel_requested`) and its worker moves it to CANCELLED at the next sheet boundary.
 A PROCESSING task whose lease has lapsed (its worker failed transiently or died) may be claimed
 again by a redelivery, which increments `attempts`. Storage enforces each transition with a
 conditional write on the status and attempt it was read with.
@@ -37,18 +39,25 @@ class TaskStatus(StrEnum):
     PROCESSING = "PROCESSING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
 
 
-FINISHED_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED})
+FINISHED_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+# Not started yet: a cancel takes effect at once.
+WAITING_STATUSES = frozenset({TaskStatus.AWAITING_UPLOAD, TaskStatus.QUEUED})
 
 ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.AWAITING_UPLOAD: frozenset({TaskStatus.QUEUED, TaskStatus.FAILED}),
-    TaskStatus.QUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED}),
+    TaskStatus.AWAITING_UPLOAD: frozenset(
+        {TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.QUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
     # PROCESSING -> PROCESSING is a retry: attempt n+1 after attempt n released or lapsed.
+    # PROCESSING -> CANCELLED is the worker honouring a cancel request.
     TaskStatus.PROCESSING: frozenset(
-        {TaskStatus.PROCESSING, TaskStatus.SUCCEEDED, TaskStatus.FAILED}
+        {TaskStatus.PROCESSING, TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED}
     ),
     TaskStatus.SUCCEEDED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
     # FAILED -> PROCESSING is a redrive, and only for the codes in REDRIVABLE_ERROR_CODES.
     TaskStatus.FAILED: frozenset({TaskStatus.PROCESSING}),
 }
@@ -141,6 +150,12 @@ class Task:
     last_error: TaskError | None = None
     summary: dict[str, Any] | None = None
     result_key: str | None = None
+    # Set by the write that finishes the task until its task event is on the bus; while set,
+    # `event_lease` (epoch seconds) says until when one publisher owns the publication.
+    event_pending: bool = False
+    event_lease: int = 0
+    # A cancel arrived while PROCESSING: the worker stops at the next sheet boundary.
+    cancel_requested: bool = False
 
     @property
     def finished(self) -> bool:

@@ -10,9 +10,10 @@ from datetime import datetime
 from sheetflow.config import DeadLetterConfig
 from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.logic.errors import ErrorCode
+from sheetflow.logic.errors import ErrorCode, TransientError
 from sheetflow.logic.messages import MessageFormatError, parse_message
-from sheetflow.logic.task import Task, TaskError, TaskStatus
+from sheetflow.logic.task import Task, TaskError, TaskStatus, isoformat
+from sheetflow.usecases.finishing import publication_lease, publish_finish, publish_pending
 
 
 def exhausted_error(attempts: int, last_error: TaskError | None) -> TaskError:
@@ -28,8 +29,9 @@ def fail_dead_letter(
     """Mark each task of a dead-lettered message FAILED; returns the ids newly marked.
 
     Finished tasks stay as they are (a late duplicate may reach the DLQ after success, and a
-    retried dead letter finds its task marked already). Raises TransientError when the table
-    cannot be reached.
+    retried dead letter finds its task marked already), except that a finish whose task event
+    is still pending is published. Raises TransientError when the table or the event bus cannot
+    be reached.
     """
     try:
         jobs = parse_message(body)
@@ -42,15 +44,46 @@ def fail_dead_letter(
             # Never got as far as a task record: record the failure so the upload is visible.
             placeholder = job.new_task(TaskStatus.FAILED, now, config.retention_hours)
             error = exhausted_error(config.max_receive_count, None)
+            lease = publication_lease(now)
+            placeholder = replace(placeholder, event_pending=True, event_lease=lease)
             if tasks.create(_with_error(placeholder, error)):
                 marked.append(job.task_id)
+                publish_finish(
+                    _with_error(placeholder, error),
+                    config.event_bus_name,
+                    config.results_bucket,
+                    tasks,
+                )
             continue
         if task.finished:
+            _announce_pending(task, config, tasks, now)
             continue
         attempts = task.attempts or config.max_receive_count
-        if tasks.fail_unfinished(task.task_id, exhausted_error(attempts, task.last_error), now):
+        error, lease = exhausted_error(attempts, task.last_error), publication_lease(now)
+        if tasks.fail_unfinished(task.task_id, error, now, lease):
             marked.append(task.task_id)
+            failed = replace(
+                task,
+                status=TaskStatus.FAILED,
+                error=error,
+                lease_until=0,
+                updated_at=isoformat(now),
+                event_pending=True,
+                event_lease=lease,
+            )
+            publish_finish(failed, config.event_bus_name, config.results_bucket, tasks)
     return marked
+
+
+def _announce_pending(
+    task: Task, config: DeadLetterConfig, tasks: TaskRepository, now: datetime
+) -> None:
+    """A finished task whose event an earlier try could not publish: publish it now, or have
+    the dead letter retried while another publisher holds it (it may fail too)."""
+    if not task.event_pending:
+        return
+    if not publish_pending(task, config.event_bus_name, config.results_bucket, tasks, now):
+        raise TransientError(f"the event of task {task.task_id} is being published elsewhere")
 
 
 def park_dead_letter(body: str, config: DeadLetterConfig) -> str:

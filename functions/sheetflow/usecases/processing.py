@@ -29,22 +29,26 @@ from sheetflow.dal import queues, storage
 from sheetflow.dal.storage import ObjectMissingError
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.backoff import retry_delay_seconds
-from sheetflow.logic.errors import ErrorCode, PermanentError, TransientError
+from sheetflow.logic.errors import ErrorCode, PermanentError, StopRequestedError, TransientError
 from sheetflow.logic.messages import MessageFormatError, ObjectJob, parse_message
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.summary import result_document, task_summary
-from sheetflow.logic.task import Task, TaskError, TaskStatus, result_key
+from sheetflow.logic.task import Task, TaskError, TaskStatus, isoformat, result_key
 from sheetflow.logic.validation import check_size, validate_workbook_file
+from sheetflow.usecases.finishing import publication_lease, publish_finish, publish_pending
 
 logger = Logger(child=True)
 
 WORKBOOK_FILENAME = "workbook.xlsx"
+# How often, at most, a worker reads its task to see whether it was cancelled.
+CANCEL_CHECK_SECONDS = 1.0
 
 
 class OutcomeKind(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"  # permanent: the task is FAILED, the message is consumed
     SKIPPED = "SKIPPED"  # duplicate or concurrent delivery: nothing to do
+    CANCELLED = "CANCELLED"  # asked to stop while processing: the task is CANCELLED
     IGNORED = "IGNORED"  # a message with nothing to process (s3:TestEvent, malformed body)
 
 
@@ -184,6 +188,8 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
             task = tasks.get(job.task_id)
             if task is None:
                 return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task no longer exists")
+        if task.finished and task.event_pending and not task.redrivable:
+            return _announce_pending(task, delivery)
         if not task.claimable:
             # SUCCEEDED, or FAILED for good; FAILED with RETRIES_EXHAUSTED is a redrive and runs.
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail=f"task already {task.status}")
@@ -201,6 +207,17 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
     return claimed
 
 
+def _announce_pending(task: Task, delivery: _Delivery) -> Outcome:
+    """A finished task whose event is not on the bus yet (an earlier publication failed)."""
+    config, moment = delivery.config, delivery.now()
+    if publish_pending(task, config.event_bus_name, config.results_bucket, delivery.tasks, moment):
+        return Outcome(OutcomeKind.SKIPPED, task.task_id, detail=f"task {task.status} announced")
+    # Another publisher holds the event: keep the message until its lease has lapsed, in case
+    # that publisher fails too.
+    delay = max(1, task.event_lease - int(moment.timestamp()) + 1)
+    raise RetryLaterError(task.task_id, "the task event is being published", delay)
+
+
 @dataclass(frozen=True)
 class _Processed:
     size: int
@@ -209,12 +226,18 @@ class _Processed:
 
 
 def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
-    tasks, now = delivery.tasks, delivery.now
+    tasks, now, config = delivery.tasks, delivery.now, delivery.config
     try:
-        processed = _process_workbook(task, delivery.config)
+        processed = _process_workbook(task, config, _CancelProbe(task, tasks))
+    except StopRequestedError as exc:
+        return _stop_cancelled(task, delivery, started, str(exc))
     except PermanentError as exc:
         logger.info("Workbook rejected", extra={"code": exc.code, "reason": exc.message})
-        tasks.fail_attempt(task.task_id, task.attempts, TaskError(exc.code, exc.message), now())
+        error, moment = TaskError(exc.code, exc.message), now()
+        lease = publication_lease(moment)
+        if tasks.fail_attempt(task.task_id, task.attempts, error, moment, lease):
+            failed = _finished(task, TaskStatus.FAILED, moment, lease, error=error)
+            _announce(failed, delivery)
         return Outcome(
             OutcomeKind.FAILED,
             task.task_id,
@@ -222,24 +245,112 @@ def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
             duration_ms=_elapsed_ms(started),
             detail=exc.message,
         )
+    moment = now()
+    lease = publication_lease(moment)
     recorded = tasks.succeed(
         task.task_id,
         attempt=task.attempts,
         summary=processed.summary,
         result_key=result_key(task.task_id),
         size=processed.size,
-        now=now(),
+        now=moment,
+        event_lease=lease,
     )
     if not recorded:
+        current = tasks.get(task.task_id)
+        if current and current.cancel_requested and current.attempts == task.attempts:
+            # Cancelled after the last sheet: the success write refuses it (see `succeed`).
+            return _stop_cancelled(task, delivery, started, "stopped before recording success")
         # Our lease lapsed and a later attempt took over; it records its own result.
         return Outcome(OutcomeKind.SKIPPED, task.task_id, detail="superseded by a later attempt")
+    succeeded = _finished(
+        replace(task, summary=processed.summary, result_key=result_key(task.task_id)),
+        TaskStatus.SUCCEEDED,
+        moment,
+        lease,
+        size=processed.size,
+    )
+    _announce(succeeded, delivery)
     return Outcome(
         OutcomeKind.SUCCEEDED, task.task_id, rows=processed.rows, duration_ms=_elapsed_ms(started)
     )
 
 
-def _process_workbook(task: Task, config: WorkerConfig) -> _Processed:
-    """Download, validate, parse and store the result; PermanentError for a bad file."""
+def _stop_cancelled(task: Task, delivery: _Delivery, started: float, where: str) -> Outcome:
+    """The task was cancelled while processing: CANCELLED, announced, nothing stored."""
+    moment = delivery.now()
+    lease = publication_lease(moment)
+    logger.info("Processing stopped: task cancelled", extra={"where": where})
+    if not delivery.tasks.cancel_attempt(task.task_id, task.attempts, moment, lease):
+        return Outcome(OutcomeKind.SKIPPED, task.task_id, detail="superseded by a later attempt")
+    _announce(_finished(task, TaskStatus.CANCELLED, moment, lease), delivery)
+    return Outcome(
+        OutcomeKind.CANCELLED, task.task_id, duration_ms=_elapsed_ms(started), detail=where
+    )
+
+
+class _CancelProbe:
+    """Whether the task being processed was asked to stop: one read of the task at most every
+    CANCEL_CHECK_SECONDS, so a workbook of many small sheets costs few reads."""
+
+    def __init__(self, task: Task, tasks: TaskRepository) -> None:
+        self._task, self._tasks = task, tasks
+        # The claim has just read the task: the first read is due a check interval later.
+        self._checked_at = time.monotonic()
+        self._requested = task.cancel_requested
+
+    def __call__(self) -> bool:
+        moment = time.monotonic()
+        if self._requested or moment - self._checked_at < CANCEL_CHECK_SECONDS:
+            return self._requested
+        self._checked_at = moment
+        try:
+            current = self._tasks.get(self._task.task_id)
+        except TransientError as exc:
+            # Not knowing is not a reason to stop: the next check may know.
+            logger.warning("Could not check for a cancel", extra={"reason": exc.message})
+            return False
+        self._requested = current is not None and current.cancel_requested
+        return self._requested
+
+
+def _finished(
+    task: Task,
+    status: TaskStatus,
+    moment: datetime,
+    event_lease: int,
+    *,
+    error: TaskError | None = None,
+    size: int | None = None,
+) -> Task:
+    """The task as the finishing write left it (saves reading it back)."""
+    return replace(
+        task,
+        status=status,
+        error=error,
+        size=size if size is not None else task.size,
+        lease_until=0,
+        updated_at=isoformat(moment),
+        event_pending=True,
+        event_lease=event_lease,
+    )
+
+
+def _announce(task: Task, delivery: _Delivery) -> None:
+    """Publish the finish; when that fails the message is kept and its redelivery publishes."""
+    config = delivery.config
+    try:
+        publish_finish(task, config.event_bus_name, config.results_bucket, delivery.tasks)
+    except TransientError as exc:
+        logger.warning("Task event not published", extra={"reason": exc.message})
+        # Retried once the publication lease has lapsed, so the redelivery can take it over.
+        delay = max(delivery.backoff(), task.event_lease - int(delivery.now().timestamp()) + 1)
+        raise RetryLaterError(task.task_id, exc.message, delay) from exc
+
+
+def _process_workbook(task: Task, config: WorkerConfig, cancelled: _CancelProbe) -> _Processed:
+    """Download, validate, parse and store the result; PermanentError for a bad file,
+    StopRequestedError when the task was cancelled (checked between sheets)."""
     try:
         with tempfile.TemporaryDirectory(prefix="sheetflow-") as workdir:
             path = Path(workdir) / WORKBOOK_FILENAME
@@ -248,7 +359,7 @@ def _process_workbook(task: Task, config: WorkerConfig) -> _Processed:
                 task.bucket, task.key, path, lambda size: check_size(size, config.validation)
             )
             facts = validate_workbook_file(path, config.validation)
-            stats = parse_workbook(path, ParseLimits())
+            stats = parse_workbook(path, ParseLimits(), cancelled)
     except ObjectMissingError as exc:
         raise PermanentError(
             ErrorCode.SOURCE_MISSING, f"The uploaded object is gone: {exc}. Upload it again."

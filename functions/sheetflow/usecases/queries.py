@@ -27,6 +27,9 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
         "last_error": task.last_error.to_dict() if task.last_error else None,
         "summary": task.summary,
         "result_key": task.result_key,
+        # A finished task's event is on the bus (docs/pipeline.md, "Task events").
+        "event_published": task.finished and not task.event_pending,
+        "cancel_requested": task.cancel_requested,
     }
     if result_url is not None:
         view["result_url"] = result_url

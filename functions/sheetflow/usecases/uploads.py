@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aws_lambda_powertools import Logger
@@ -18,12 +18,14 @@ from sheetflow.logic.task import (
     TaskError,
     TaskStatus,
     api_upload_key,
+    isoformat,
     new_task,
     new_task_id,
     task_ttl,
     upload_key,
 )
 from sheetflow.logic.uploads import safe_filename
+from sheetflow.usecases.finishing import publication_lease, publish_finish
 
 logger = Logger(child=True)
 
@@ -45,7 +47,7 @@ def accept_upload(
         storage.put_upload(task.bucket, task.key, data, task.filename)
         queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key))
     except TransientError as exc:
-        _abandon(task, tasks, now, exc)
+        _abandon(task, config, tasks, now, exc)
         raise
     return task
 
@@ -74,17 +76,28 @@ def _upload_task(
     )
 
 
-def _abandon(task: Task, tasks: TaskRepository, now: datetime, cause: TransientError) -> None:
+def _abandon(
+    task: Task, config: ApiConfig, tasks: TaskRepository, now: datetime, cause: TransientError
+) -> None:
+    """Mark an upload that could not be stored and queued FAILED, and announce it."""
+    error = TaskError(
+        ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not stored and queued: {cause}"
+    )
+    lease = publication_lease(now)
     try:
-        tasks.fail_unfinished(
-            task.task_id,
-            TaskError(
-                ErrorCode.DEPENDENCY_UNAVAILABLE, f"The upload was not stored and queued: {cause}"
-            ),
-            now,
-        )
+        if tasks.fail_unfinished(task.task_id, error, now, lease):
+            failed = replace(
+                task,
+                status=TaskStatus.FAILED,
+                error=error,
+                updated_at=isoformat(now),
+                event_pending=True,
+                event_lease=lease,
+            )
+            publish_finish(failed, config.event_bus_name, config.results_bucket, tasks)
     except TransientError:
-        logger.exception("Could not mark the abandoned task FAILED")
+        # The client gets a 503 either way; a pending event stays marked on the task.
+        logger.exception("Could not mark the abandoned task FAILED and announce it")
 
 
 @dataclass(frozen=True)

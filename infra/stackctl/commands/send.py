@@ -22,6 +22,9 @@ TRIGGER_QUEUES = {"worker": "QueueUrl", "dead-letter": "DlqUrl"}
 def cmd_send(args: argparse.Namespace) -> int:
     path = Path(args.event_file)
     event = event_replay.load_event(path)
+    if path.name.startswith(event_replay.BUS_EVENT_PREFIX):
+        # A task event has no function of its own: the bus is its trigger, rules route it on.
+        return _put_on_bus(stack.outputs(), event)
     short_name = function_of_event_file(path)
     outputs = stack.outputs()
     if args.to == "function":
@@ -68,6 +71,19 @@ def _call_api(outputs: StackOutputs, event: dict[str, Any]) -> int:
     return 0 if response.status < 500 else 1
 
 
+def _put_on_bus(outputs: StackOutputs, event: dict[str, Any]) -> int:
+    bus_name = outputs["EventBusName"]
+    entry = event_replay.bus_entry_of(event, bus_name)
+    response = stack.client("events").put_events(Entries=[entry])
+    result = response["Entries"][0]
+    if response.get("FailedEntryCount"):
+        print(f"The bus refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")
+        return 1
+    print(f"put {entry['DetailType']!r} on bus {bus_name} (event id {result.get('EventId')});")
+    print("every rule on the bus that matches it delivers it to its targets.")
+    return 0
+
+
 def _send_to_queue(outputs: StackOutputs, short_name: str, event: dict[str, Any]) -> int:
     queue_url = outputs[TRIGGER_QUEUES[short_name]]
     sqs = stack.client("sqs")
@@ -85,7 +101,11 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "send", help="send a sample event (events/*.json) to its function or its real trigger"
     )
-    parser.add_argument("event_file", metavar="EVENT_FILE", help="e.g. events/api-health.json")
+    parser.add_argument(
+        "event_file",
+        metavar="EVENT_FILE",
+        help="e.g. events/api-health.json; bus-*.json files are put on the stack's event bus",
+    )
     parser.add_argument(
         "--to",
         choices=["function", "trigger"],

@@ -39,6 +39,7 @@ def worker_environment(stack_name: str) -> dict[str, str]:
             "QUEUE_URL": outputs["QueueUrl"],
             "TABLE_NAME": outputs["TableName"],
             "BUCKET_NAME": outputs["BucketName"],
+            "EVENT_BUS_NAME": outputs["EventBusName"],
             "AWS_ENDPOINT_URL": os.environ.get("AWS_ENDPOINT_URL", localstack.endpoint_url()),
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
