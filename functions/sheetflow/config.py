@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sheetflow.logic.timers import SQS_MAX_DELAY_SECONDS, TimerLimits
 from sheetflow.logic.validation import ValidationLimits
 
 # SQS limits for ReceiveMessage.
@@ -53,6 +54,15 @@ def _within(what: str, value: int, minimum: int, maximum: int | None) -> int:
     return value
 
 
+def timer_limits(env: Mapping[str, str]) -> TimerLimits:
+    return TimerLimits(
+        retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+        direct_max_seconds=integer_setting(
+            env, "TIMER_DIRECT_MAX_SECONDS", SQS_MAX_DELAY_SECONDS, 0, SQS_MAX_DELAY_SECONDS
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """The resources every function works with."""
@@ -83,6 +93,7 @@ class ApiConfig(StackConfig):
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
     event_bus_name: str
+    timers: TimerLimits
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -97,6 +108,7 @@ class ApiConfig(StackConfig):
                 env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
             ),
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
+            timers=timer_limits(env),
         )
 
 
@@ -110,6 +122,7 @@ class WorkerConfig(StackConfig):
     retry_max_seconds: int
     # Where every finished task is announced (task events).
     event_bus_name: str
+    timers: TimerLimits
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
@@ -127,6 +140,7 @@ class WorkerConfig(StackConfig):
             retry_base_seconds=integer_setting(env, "RETRY_BASE_SECONDS", 30),
             retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
+            timers=timer_limits(env),
         )
 
 
@@ -222,6 +236,26 @@ class DeadLetterConfig(StackConfig):
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_receive_count=integer_setting(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
+        )
+
+
+@dataclass(frozen=True)
+class SchedulerConfig(StackConfig):
+    """The sweep that sends the messages of timers longer than SQS's delay."""
+
+    queue_url: str
+    # Tasks due within this many seconds get their (delayed) message now. At least a minute and
+    # a bit, so the per-minute sweep never misses one; at most SQS's delay limit.
+    horizon_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SchedulerConfig:
+        return cls(
+            **StackConfig.fields_from_env(env),
+            queue_url=_required(env, "QUEUE_URL"),
+            horizon_seconds=integer_setting(
+                env, "SCHEDULER_HORIZON_SECONDS", 600, 90, SQS_MAX_DELAY_SECONDS
+            ),
         )
 
 

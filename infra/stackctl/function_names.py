@@ -13,6 +13,7 @@ FUNCTION_OUTPUTS = {
     "worker": "WorkerFunctionName",
     "dead-letter": "DeadLetterFunctionName",
     "cleanup": "CleanupFunctionName",
+    "scheduler": "SchedulerFunctionName",
 }
 SHORT_NAMES = tuple(FUNCTION_OUTPUTS)
 

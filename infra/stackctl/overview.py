@@ -11,6 +11,7 @@ from stackctl.stack import StackOutputs
 # In the order a task moves through them.
 TASK_STATUSES = (
     "AWAITING_UPLOAD",
+    "SCHEDULED",
     "QUEUED",
     "PROCESSING",
     "SUCCEEDED",

@@ -16,12 +16,15 @@ import pytest
 from stackctl import paths, samples
 from stackctl.stack import StackOutputs
 from tests.cli.conftest import CLI_TEST_STACK, CliResult, CliRunner
+from tests.conftest import AwsClientFactory
+from tests.support.bus_tap import tapped
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
-EVENTS = sorted(EVENTS_DIR.glob("*.json"))
+EVENTS = sorted(path for path in EVENTS_DIR.glob("*.json") if not path.name.startswith("bus-"))
+BUS_EVENTS = sorted(EVENTS_DIR.glob("bus-*.json"))
 CLI = paths.venv("dev") / "bin" / "sheetflow"
 TASK_LINE = re.compile(r"^Task ([0-9a-f]{32})$", re.MULTILINE)
 
@@ -117,6 +120,20 @@ def test_every_sample_event_is_answered_by_its_function(
     assert result.code == 0, result.out + result.err
     assert "answered" in result.out
     assert "raised" not in result.out
+
+
+def test_task_event_samples_are_put_on_the_stacks_bus(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, aws: AwsClientFactory
+) -> None:
+    with tapped(aws, on_cli_stack["EventBusName"], {"source": ["sheetflow"]}) as tap:
+        for event_file in BUS_EVENTS:
+            result = run_cli("send", str(event_file))
+            assert result.code == 0, result.out + result.err
+        seen = tap.wait_for(len(BUS_EVENTS), timeout=30, what="the sample task events")
+    sent = [json.loads(path.read_text()) for path in BUS_EVENTS]
+    assert sorted(event["detail"]["event_id"] for event in seen) == sorted(
+        event["detail"]["event_id"] for event in sent
+    )
 
 
 def test_an_api_sample_sent_to_its_trigger_goes_through_http(

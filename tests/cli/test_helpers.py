@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from stackctl.commands.logs import parse_duration
-from stackctl.event_replay import http_request_of, load_event, sqs_bodies_of
+from stackctl.errors import UserFacingError
+from stackctl.event_replay import (
+    BUS_EVENT_PREFIX,
+    bus_entry_of,
+    http_request_of,
+    load_event,
+    sqs_bodies_of,
+)
 from stackctl.function_names import SHORT_NAMES, function_of_event_file
 from stackctl.log_format import readable_message
 from stackctl.progress import ProgressDisplay, TaskProgress
@@ -114,11 +121,29 @@ def test_an_sqs_event_yields_its_message_bodies() -> None:
     ]
 
 
-@pytest.mark.parametrize("event_file", sorted(EVENTS_DIR.glob("*.json")), ids=lambda p: p.name)
+FUNCTION_EVENTS = sorted(
+    path for path in EVENTS_DIR.glob("*.json") if not path.name.startswith(BUS_EVENT_PREFIX)
+)
+
+
+@pytest.mark.parametrize("event_file", FUNCTION_EVENTS, ids=lambda p: p.name)
 def test_every_sample_event_maps_to_the_function_its_name_starts_with(event_file: Path) -> None:
     short_name = function_of_event_file(event_file)
     assert short_name in SHORT_NAMES
     assert event_file.name.startswith(f"{short_name}-")
+
+
+def test_a_task_event_sample_becomes_the_entry_that_puts_it_back_on_the_bus() -> None:
+    event = load_event(EVENTS_DIR / "bus-task-failed.json")
+    entry = bus_entry_of(event, "sheetflow-tasks")
+    assert (entry["EventBusName"], entry["Source"], entry["DetailType"]) == (
+        "sheetflow-tasks",
+        "sheetflow",
+        "Task Failed",
+    )
+    assert json.loads(entry["Detail"]) == event["detail"]
+    with pytest.raises(UserFacingError, match="no 'detail-type'"):
+        bus_entry_of({"source": "x", "detail": {}}, "bus")
 
 
 def test_dead_letter_events_are_not_mistaken_for_another_function() -> None:

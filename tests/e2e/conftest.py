@@ -18,7 +18,7 @@ from stackctl.stack import StackOutputs
 from tests.support.waiting import wait_until
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FINISHED = ("SUCCEEDED", "FAILED")
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.handlers import api, cleanup, dead_letter, worker
+from sheetflow.handlers import api, cleanup, dead_letter, scheduler, worker
 from sheetflow.logic.task import TaskStatus, new_task
 
 from .conftest import FakeLambdaContext, Kit, Stack
@@ -26,6 +26,7 @@ EXPECTED_EVENTS = {
     "bus-task-succeeded.json",
     "cleanup-scheduled.json",
     "dead-letter-record.json",
+    "scheduler-scheduled.json",
     "worker-mixed-batch.json",
     "worker-s3-notification.json",
     "worker-s3-test-event.json",
@@ -101,6 +102,11 @@ def test_dead_letter_event_records_the_failure(
     # And the message is parked, unchanged, in the failed-tasks queue
     parked = boto3.client("sqs").receive_message(QueueUrl=stack.failed_queue_url)["Messages"]
     assert [message["Body"] for message in parked] == [event["Records"][0]["body"]]
+
+
+def test_scheduler_event(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:
+    report = scheduler.handler(kit.event("scheduler-scheduled.json"), context)
+    assert report == {"due": 0, "dispatched": 0, "failed": 0}
 
 
 def test_cleanup_event(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:

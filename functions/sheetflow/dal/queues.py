@@ -32,9 +32,12 @@ class QueueDepth:
     delayed: int
 
 
-def send(queue_url: str, body: str) -> str:
+def send(queue_url: str, body: str, delay_seconds: int = 0) -> str:
+    """Send one message, invisible for `delay_seconds` (0 to 900) after it is sent."""
     with dependency_call("SendMessage"):
-        response = sqs_client().send_message(QueueUrl=queue_url, MessageBody=body)
+        response = sqs_client().send_message(
+            QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay_seconds
+        )
     return response["MessageId"]
 
 

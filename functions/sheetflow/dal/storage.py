@@ -56,6 +56,17 @@ def _missing_as(bucket: str, key: str) -> Iterator[None]:
         raise
 
 
+def object_metadata(bucket: str, key: str) -> dict[str, str] | None:
+    """The object's user metadata (`x-amz-meta-*`, names without the prefix, lowercase); None
+    when the object does not exist."""
+    try:
+        with dependency_call(f"HeadObject s3://{bucket}/{key}"), _missing_as(bucket, key):
+            response = s3_client().head_object(Bucket=bucket, Key=key)
+    except ObjectMissingError:
+        return None
+    return {name.lower(): value for name, value in response.get("Metadata", {}).items()}
+
+
 def put_upload(bucket: str, key: str, data: bytes, filename: str) -> None:
     with dependency_call(f"PutObject s3://{bucket}/{key}"):
         s3_client().put_object(

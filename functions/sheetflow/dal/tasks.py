@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 STATUS_INDEX = "status-created_at"
 _UNFINISHED = [
     TaskStatus.AWAITING_UPLOAD.value,
+    TaskStatus.SCHEDULED.value,
     TaskStatus.QUEUED.value,
     TaskStatus.PROCESSING.value,
 ]
@@ -101,9 +102,13 @@ class TaskRepository:
             ),
         )
 
-    def mark_queued(self, task_id: str, size: int | None, now: datetime) -> bool:
-        """AWAITING_UPLOAD -> QUEUED once the presigned upload has arrived."""
-        values: dict[str, Any] = {"status": TaskStatus.QUEUED.value, "updated_at": isoformat(now)}
+    def mark_queued(
+        self, task_id: str, size: int | None, now: datetime, *, scheduled: bool = False
+    ) -> bool:
+        """AWAITING_UPLOAD -> QUEUED (SCHEDULED when it has a timer) once the presigned upload
+        has arrived."""
+        status = TaskStatus.SCHEDULED if scheduled else TaskStatus.QUEUED
+        values: dict[str, Any] = {"status": status.value, "updated_at": isoformat(now)}
         if size is not None:
             values["size"] = size
         return self._update(task_id, values, Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value))
@@ -131,6 +136,7 @@ class TaskRepository:
             "attempts": task.attempts + 1,
             "lease_until": lease_until,
             "updated_at": isoformat(now),
+            "started_at": isoformat(now),
         }
         if not self._update(task.task_id, values, condition, remove=removed):
             return None
@@ -140,6 +146,7 @@ class TaskRepository:
             attempts=task.attempts + 1,
             lease_until=lease_until,
             updated_at=isoformat(now),
+            started_at=isoformat(now),
             error=None,
         )
 
@@ -207,6 +214,44 @@ class TaskRepository:
     def renew_lease(self, task_id: str, attempt: int, lease_until: int) -> bool:
         """Push the lease of this attempt forward; False once the task has left that attempt."""
         return self._update(task_id, {"lease_until": lease_until}, self._own_attempt(attempt))
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def scheduled_before(self, moment: str, page_size: int = 100) -> list[Task]:
+        """Every SCHEDULED task whose `run_at` is at or before `moment` (the sweep's horizon).
+
+        Reads the SCHEDULED partition of the status index: its size is the number of tasks
+        waiting on a timer, not the table's.
+        """
+        found: list[Task] = []
+        arguments: dict[str, Any] = {
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": Key("status").eq(TaskStatus.SCHEDULED.value),
+            "FilterExpression": Attr("run_at").lte(moment),
+            "Limit": page_size,
+        }
+        while True:
+            with dependency_call("Query"):
+                response = self._table.query(**arguments)
+            found.extend(task_from_item(item) for item in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found
+            arguments["ExclusiveStartKey"] = last
+
+    def mark_dispatched(self, task: Task, now: datetime, stale_before: str) -> bool:
+        """Take the sending of a SCHEDULED task's message: True for exactly one sweep, unless
+        the earlier dispatch is older than `stale_before` (its message should have come)."""
+        condition = Attr("status").eq(TaskStatus.SCHEDULED.value) & (
+            Attr("dispatched_at").not_exists() | Attr("dispatched_at").lt(stale_before)
+        )
+        return self._update(task.task_id, {"dispatched_at": isoformat(now)}, condition)
+
+    def forget_dispatch(self, task_id: str) -> bool:
+        """The message could not be sent after all: let the next sweep try."""
+        return self._update(
+            task_id, {}, Attr("status").eq(TaskStatus.SCHEDULED.value), remove=("dispatched_at",)
+        )
 
     # --- cancel ---------------------------------------------------------------------------------
 
@@ -345,6 +390,9 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "event_pending": task.event_pending or None,
         "event_lease": task.event_lease or None,
         "cancel_requested": task.cancel_requested or None,
+        "run_at": task.run_at,
+        "dispatched_at": task.dispatched_at,
+        "started_at": task.started_at,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -371,6 +419,9 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         event_pending=bool(plain.get("event_pending", False)),
         event_lease=int(plain.get("event_lease", 0)),
         cancel_requested=bool(plain.get("cancel_requested", False)),
+        run_at=plain.get("run_at"),
+        dispatched_at=plain.get("dispatched_at"),
+        started_at=plain.get("started_at"),
     )
 
 

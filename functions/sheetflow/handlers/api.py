@@ -21,6 +21,7 @@ from sheetflow.logic.listing import (
     parse_status,
 )
 from sheetflow.logic.task import is_valid_task_id
+from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases import cancelling, health, queries, uploads
@@ -83,6 +84,23 @@ def _requested_filename() -> str | None:
     return app.current_event.get_query_string_value("filename") or _header("X-Filename")
 
 
+def _requested_run_at(document: dict[str, Any] | None = None) -> datetime | None:
+    """A timer from the query string, the X-Run-At / X-Delay-Seconds headers or, for presign,
+    the JSON body; None when the upload asked for none."""
+    event, document = app.current_event, document or {}
+
+    def given(name: str, header: str) -> str | None:
+        value = event.get_query_string_value(name) or _header(header) or document.get(name)
+        return None if value is None else str(value)
+
+    return requested_run_at(
+        given("run_at", "X-Run-At"),
+        given("delay_seconds", "X-Delay-Seconds"),
+        datetime.now(UTC),
+        dependencies.config.timers,
+    )
+
+
 def _status_url(task_id: str) -> str:
     context = app.current_event.request_context
     path = f"/tasks/{task_id}"
@@ -99,8 +117,9 @@ def upload() -> Response[Any]:
     data = decode_body(
         event.body, bool(event.is_base64_encoded), _header("Content-Type"), config.max_upload_bytes
     )
+    run_at = _requested_run_at()
     task = uploads.accept_upload(
-        data, _requested_filename(), config, dependencies.tasks, datetime.now(UTC)
+        data, _requested_filename(), config, dependencies.tasks, datetime.now(UTC), run_at=run_at
     )
     logger.set_correlation_id(task.task_id)
     logger.info("Upload accepted", extra={"size": len(data), "key": task.key})
@@ -112,6 +131,7 @@ def upload() -> Response[Any]:
         body={
             "task_id": task.task_id,
             "status": task.status.value,
+            "run_at": task.run_at,
             "status_url": _status_url(task.task_id),
             "status_path": f"/tasks/{task.task_id}",
         },
@@ -122,17 +142,23 @@ def upload() -> Response[Any]:
 @tracer.capture_method
 def presign() -> Response[Any]:
     requested = _requested_filename()
-    if requested is None and app.current_event.body:
+    document: dict[str, Any] = {}
+    if app.current_event.body:
         try:
-            document = app.current_event.json_body
+            parsed = app.current_event.json_body
         except ValueError:
             raise RequestRejectedError(
                 "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
             ) from None
-        if isinstance(document, dict) and isinstance(document.get("filename"), str):
-            requested = document["filename"]
+        document = parsed if isinstance(parsed, dict) else {}
+    if requested is None and isinstance(document.get("filename"), str):
+        requested = document["filename"]
     presigned = uploads.presign_upload(
-        requested, dependencies.config, dependencies.tasks, datetime.now(UTC)
+        requested,
+        dependencies.config,
+        dependencies.tasks,
+        datetime.now(UTC),
+        run_at=_requested_run_at(document),
     )
     task = presigned.task
     logger.set_correlation_id(task.task_id)
@@ -143,6 +169,7 @@ def presign() -> Response[Any]:
         body={
             "task_id": task.task_id,
             "status": task.status.value,
+            "run_at": task.run_at,
             "upload_url": presigned.url,
             "method": "PUT",
             "key": task.key,

@@ -19,6 +19,7 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 LISTING_ORDER: tuple[TaskStatus, ...] = (
     TaskStatus.AWAITING_UPLOAD,
+    TaskStatus.SCHEDULED,
     TaskStatus.QUEUED,
     TaskStatus.PROCESSING,
     TaskStatus.SUCCEEDED,

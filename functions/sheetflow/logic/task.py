@@ -35,6 +35,8 @@ RESULT_PREFIX = "results/"
 
 class TaskStatus(StrEnum):
     AWAITING_UPLOAD = "AWAITING_UPLOAD"
+    # Uploaded with a timer: waits for `run_at` (logic/timers.py).
+    SCHEDULED = "SCHEDULED"
     QUEUED = "QUEUED"
     PROCESSING = "PROCESSING"
     SUCCEEDED = "SUCCEEDED"
@@ -44,11 +46,14 @@ class TaskStatus(StrEnum):
 
 FINISHED_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 # Not started yet: a cancel takes effect at once.
-WAITING_STATUSES = frozenset({TaskStatus.AWAITING_UPLOAD, TaskStatus.QUEUED})
+WAITING_STATUSES = frozenset({TaskStatus.AWAITING_UPLOAD, TaskStatus.SCHEDULED, TaskStatus.QUEUED})
 
 ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.AWAITING_UPLOAD: frozenset(
-        {TaskStatus.QUEUED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+        {TaskStatus.QUEUED, TaskStatus.SCHEDULED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.SCHEDULED: frozenset(
+        {TaskStatus.PROCESSING, TaskStatus.FAILED, TaskStatus.CANCELLED}
     ),
     TaskStatus.QUEUED: frozenset({TaskStatus.PROCESSING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
     # PROCESSING -> PROCESSING is a retry: attempt n+1 after attempt n released or lapsed.
@@ -156,6 +161,11 @@ class Task:
     event_lease: int = 0
     # A cancel arrived while PROCESSING: the worker stops at the next sheet boundary.
     cancel_requested: bool = False
+    # A timer: when the task is to start (isoformat); when the sweep sent its message.
+    run_at: str | None = None
+    dispatched_at: str | None = None
+    # When the current attempt was claimed.
+    started_at: str | None = None
 
     @property
     def finished(self) -> bool:

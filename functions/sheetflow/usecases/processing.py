@@ -29,11 +29,23 @@ from sheetflow.dal import queues, storage
 from sheetflow.dal.storage import ObjectMissingError
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.backoff import retry_delay_seconds
-from sheetflow.logic.errors import ErrorCode, PermanentError, StopRequestedError, TransientError
-from sheetflow.logic.messages import MessageFormatError, ObjectJob, parse_message
+from sheetflow.logic.errors import (
+    ErrorCode,
+    PermanentError,
+    RequestRejectedError,
+    StopRequestedError,
+    TransientError,
+)
+from sheetflow.logic.messages import MessageFormatError, ObjectJob, parse_message, task_message
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.summary import result_document, task_summary
 from sheetflow.logic.task import Task, TaskError, TaskStatus, isoformat, result_key
+from sheetflow.logic.timers import (
+    EARLY_ARRIVAL_SECONDS,
+    message_delay,
+    requested_run_at,
+    seconds_until,
+)
 from sheetflow.logic.validation import check_size, validate_workbook_file
 from sheetflow.usecases.finishing import publication_lease, publish_finish, publish_pending
 
@@ -169,6 +181,9 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
     job, tasks = delivery.job, delivery.tasks
     try:
         if job.from_notification:
+            timed = _object_timer(delivery)
+            if timed is not None:
+                return timed
             # A file put straight into the bucket has no task yet: one conditional write creates
             # it already claimed. False when it exists (a presigned upload, a duplicate).
             moment = delivery.now()
@@ -184,10 +199,14 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
             # A task message that outlived its task (cleanup): nothing to do.
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task no longer exists")
         if task.status is TaskStatus.AWAITING_UPLOAD:
-            tasks.mark_queued(task.task_id, job.size, delivery.now())
+            tasks.mark_queued(task.task_id, job.size, delivery.now(), scheduled=bool(task.run_at))
             task = tasks.get(job.task_id)
             if task is None:
                 return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task no longer exists")
+        if task.status is TaskStatus.SCHEDULED:
+            ahead = _hold_until_due(task, delivery)
+            if ahead is not None:
+                return ahead
         if task.finished and task.event_pending and not task.redrivable:
             return _announce_pending(task, delivery)
         if not task.claimable:
@@ -205,6 +224,65 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
     if claimed is None:
         return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="another delivery claimed it")
     return claimed
+
+
+def _object_timer(delivery: _Delivery) -> Outcome | None:
+    """A file put straight into the bucket with a timer in its metadata (x-amz-meta-run-at or
+    x-amz-meta-delay-seconds) becomes a SCHEDULED task; None when it has none (or its task
+    exists already: a presigned upload, a duplicate notification)."""
+    job, config, tasks = delivery.job, delivery.config, delivery.tasks
+    metadata = storage.object_metadata(job.bucket, job.key)
+    if not metadata or not ({"run-at", "delay-seconds"} & metadata.keys()):
+        return None
+    moment = delivery.now()
+    task = job.new_task(TaskStatus.SCHEDULED, moment, config.retention_hours)
+    try:
+        run_at = requested_run_at(
+            metadata.get("run-at"), metadata.get("delay-seconds"), moment, config.timers
+        )
+    except RequestRejectedError as exc:
+        # No one to answer 400 to: the task fails with the reason, announced like any failure.
+        error, lease = TaskError(exc.code, exc.message), publication_lease(moment)
+        failed = replace(
+            task, status=TaskStatus.FAILED, error=error, event_pending=True, event_lease=lease
+        )
+        if not tasks.create(failed):
+            return None
+        _announce(failed, delivery)
+        return Outcome(OutcomeKind.FAILED, job.task_id, error_code=exc.code, detail=exc.message)
+    if run_at is None or not tasks.create(replace(task, run_at=isoformat(run_at))):
+        return None
+    stored = tasks.get(job.task_id)
+    if stored is None:
+        return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task no longer exists")
+    return _hold_until_due(stored, delivery)
+
+
+def _hold_until_due(task: Task, delivery: _Delivery) -> Outcome | None:
+    """A SCHEDULED task's message: None to claim it now (its time has come, or comes within
+    EARLY_ARRIVAL_SECONDS, which are waited out here); otherwise the message is consumed and
+    the task's time kept: by a new delayed message when it is near, by the sweep when not."""
+    if not task.run_at:
+        return None
+    run_at = datetime.fromisoformat(task.run_at)
+    wait = seconds_until(run_at, delivery.now())
+    if wait <= 0:
+        return None
+    if wait <= EARLY_ARRIVAL_SECONDS:
+        _pause(wait)
+        return None
+    config = delivery.config
+    if wait <= config.timers.direct_max_seconds:
+        moment = delivery.now()
+        if delivery.tasks.mark_dispatched(task, moment, stale_before=isoformat(moment)):
+            message = task_message(task.task_id, task.bucket, task.key)
+            queues.send(config.queue_url, message, message_delay(run_at, moment))
+        return Outcome(OutcomeKind.SKIPPED, task.task_id, detail=f"scheduled for {task.run_at}")
+    return Outcome(OutcomeKind.SKIPPED, task.task_id, detail=f"scheduled for {task.run_at} (sweep)")
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _announce_pending(task: Task, delivery: _Delivery) -> Outcome:

@@ -30,6 +30,10 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
         # A finished task's event is on the bus (docs/pipeline.md, "Task events").
         "event_published": task.finished and not task.event_pending,
         "cancel_requested": task.cancel_requested,
+        "run_at": task.run_at,
+        # When the timer's message was sent (at upload, or later by the sweep).
+        "dispatched_at": task.dispatched_at,
+        "started_at": task.started_at,
     }
     if result_url is not None:
         view["result_url"] = result_url

@@ -24,6 +24,7 @@ from sheetflow.logic.task import (
     task_ttl,
     upload_key,
 )
+from sheetflow.logic.timers import message_delay, seconds_until
 from sheetflow.logic.uploads import safe_filename
 from sheetflow.usecases.finishing import publication_lease, publish_finish
 
@@ -31,21 +32,37 @@ logger = Logger(child=True)
 
 
 def accept_upload(
-    data: bytes, requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
+    data: bytes,
+    requested_name: str | None,
+    config: ApiConfig,
+    tasks: TaskRepository,
+    now: datetime,
+    *,
+    run_at: datetime | None = None,
 ) -> Task:
     """Store the workbook and queue its task with one task message.
 
     The object goes under a prefix the bucket's notification ignores, so the upload is exactly
     one message. If that message cannot be sent, the task is marked FAILED and the error
     (503) tells the client to try again: nothing waits forever in QUEUED.
+
+    With `run_at` the task is SCHEDULED: its message is sent now with the delay when the time
+    is within `timers.direct_max_seconds`, otherwise the scheduler's sweep sends it later.
     """
-    task = _upload_task(
-        requested_name, TaskStatus.QUEUED, api_upload_key, config, now, size=len(data)
-    )
+    status = TaskStatus.QUEUED if run_at is None else TaskStatus.SCHEDULED
+    task = _upload_task(requested_name, status, api_upload_key, config, now, size=len(data))
+    direct = run_at is None or seconds_until(run_at, now) <= config.timers.direct_max_seconds
+    if run_at is not None:
+        # A message sent now counts as dispatched: the sweep leaves the task alone.
+        task = replace(
+            task, run_at=isoformat(run_at), dispatched_at=isoformat(now) if direct else None
+        )
     tasks.create(task)
     try:
         storage.put_upload(task.bucket, task.key, data, task.filename)
-        queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key))
+        if direct:
+            delay = 0 if run_at is None else message_delay(run_at, now)
+            queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key), delay)
     except TransientError as exc:
         _abandon(task, config, tasks, now, exc)
         raise
@@ -108,10 +125,18 @@ class PresignedUpload:
 
 
 def presign_upload(
-    requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
+    requested_name: str | None,
+    config: ApiConfig,
+    tasks: TaskRepository,
+    now: datetime,
+    *,
+    run_at: datetime | None = None,
 ) -> PresignedUpload:
-    """A task AWAITING_UPLOAD and a URL to PUT the workbook to; the S3 notification queues it."""
+    """A task AWAITING_UPLOAD and a URL to PUT the workbook to; the S3 notification queues it
+    (or, with `run_at`, schedules it: the worker holds it until then)."""
     task = _upload_task(requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now)
+    if run_at is not None:
+        task = replace(task, run_at=isoformat(run_at))
     tasks.create(task)
     url = storage.presigned_put_url(task.bucket, task.key, config.presign_expiry_seconds)
     return PresignedUpload(task=task, url=url, expires_in=config.presign_expiry_seconds)

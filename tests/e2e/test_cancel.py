@@ -1,0 +1,93 @@
+"""Cancel on the deployed stack: before the upload arrives, while processing, once finished."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import requests
+
+from stackctl.stack import StackOutputs
+from tests.conftest import AwsClientFactory
+from tests.e2e.conftest import XLSX, Api
+from tests.support.bus_tap import tapped
+from tests.support.waiting import wait_until
+
+
+def many_sheets(sheets: int, rows: int) -> bytes:
+    """A workbook that takes the worker several seconds: time for a cancel to arrive."""
+    book = openpyxl.Workbook(write_only=True)
+    for index in range(sheets):
+        sheet = book.create_sheet(f"S{index}")
+        for row in range(rows):
+            sheet.append([row, row * 0.5, f"text {row}", row % 3 == 0])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def cancel(api: Api, task_id: str) -> requests.Response:
+    return requests.delete(f"{api.base_url}/tasks/{task_id}", timeout=30)
+
+
+def test_a_presigned_task_cancelled_before_its_upload_is_never_processed(
+    api: Api, aws: AwsClientFactory, outputs: StackOutputs
+) -> None:
+    with tapped(aws, outputs["EventBusName"], {"source": ["sheetflow"]}) as tap:
+        # Given a presigned task, cancelled before its file arrives
+        presigned = api.presign("late.xlsx")
+        task_id = presigned["task_id"]
+        response = cancel(api, task_id)
+        assert response.status_code == 200 and response.json()["status"] == "CANCELLED"
+        # When the file arrives anyway
+        put = requests.put(
+            presigned["upload_url"], data=many_sheets(1, 5), headers={"Content-Type": XLSX}
+        )
+        assert put.status_code == 200
+        # Then the notification is consumed (the message leaves the queue) without processing
+        wait_until(
+            lambda: (
+                aws("sqs").get_queue_attributes(
+                    QueueUrl=outputs["QueueUrl"],
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"]
+                == {
+                    "ApproximateNumberOfMessages": "0",
+                    "ApproximateNumberOfMessagesNotVisible": "0",
+                }
+            ),
+            timeout=60,
+            what="the task queue to be empty",
+        )
+        task = api.task(task_id)
+        assert task is not None and task["status"] == "CANCELLED" and task["attempts"] == 0
+        events = [
+            e for e in tap.wait_for(1, 30, "the cancel event") if e["detail"]["task_id"] == task_id
+        ]
+        assert [event["detail-type"] for event in events] == ["Task Cancelled"]
+        # And a second cancel is a 409 that names the state
+        again = cancel(api, task_id)
+        assert again.status_code == 409 and again.json()["error"]["status"] == "CANCELLED"
+
+
+def test_a_processing_task_stops_at_a_sheet_boundary(api: Api) -> None:
+    # Given a long workbook being processed
+    response = api.upload(many_sheets(40, 3000), filename="long.xlsx")
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+    wait_until(
+        lambda: (api.task(task_id) or {}).get("status") == "PROCESSING",
+        timeout=60,
+        interval=0.05,
+        what="the task to be PROCESSING",
+    )
+    # When it is cancelled
+    answer = cancel(api, task_id)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["cancel_requested"] is True
+    # Then the worker stops and the task ends CANCELLED without a result
+    task = api.wait_finished_as(task_id, "CANCELLED", timeout=120)
+    assert task["result_key"] is None and task["summary"] is None
