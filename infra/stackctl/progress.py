@@ -16,10 +16,13 @@ class TaskProgress:
     task_id: str
     status: str
     attempts: int
+    # While PROCESSING, e.g. "12,000 rows, 40%" (see `progress_text`).
+    progress: str = ""
 
     def describe(self) -> str:
         attempt = f" (attempt {self.attempts})" if self.attempts else ""
-        return f"{self.label}: {self.status}{attempt}"
+        done = f", {self.progress}" if self.progress else ""
+        return f"{self.label}: {self.status}{attempt}{done}"
 
 
 class ProgressDisplay:
@@ -29,7 +32,7 @@ class ProgressDisplay:
     def __init__(self, stream: TextIO | None = None, interactive: bool | None = None) -> None:
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
-        self._last_seen: dict[str, tuple[str, int]] = {}
+        self._last_seen: dict[str, tuple[str, int, str]] = {}
         self._line_open = False
 
     def show(self, rows: list[TaskProgress], elapsed: float) -> None:
@@ -40,7 +43,7 @@ class ProgressDisplay:
             self._line_open = True
         else:
             for row in rows:
-                state = (row.status, row.attempts)
+                state = (row.status, row.attempts, row.progress)
                 if self._last_seen.get(row.task_id) != state:
                     self._last_seen[row.task_id] = state
                     self.stream.write(f"[{elapsed:5.1f} s] {row.describe()}\n")

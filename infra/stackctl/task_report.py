@@ -41,6 +41,15 @@ def sheet_lines(summary: dict[str, Any], indent: str = "    ") -> list[str]:
     return lines
 
 
+def progress_text(progress: dict[str, Any] | None) -> str:
+    """`12,000 rows read, 40%` (the percentage only when the workbook declares its size)."""
+    if not progress:
+        return ""
+    text = f"{int(progress.get('rows_read') or 0):,} rows read"
+    percent = progress.get("percent")
+    return text + (f", {percent}%" if percent is not None else "")
+
+
 def error_text(error: dict[str, Any] | None) -> str:
     if not error:
         return "(no error recorded)"
@@ -59,6 +68,12 @@ def detail_lines(task: dict[str, Any], results_bucket: str) -> list[str]:
         f"  created   {task.get('created_at')}",
         f"  updated   {task.get('updated_at')}",
     ]
+    if task.get("run_at"):
+        lines.append(f"  run at    {task.get('run_at')}")
+    if task.get("status") == "PROCESSING" and task.get("progress"):
+        lines.append(f"  progress  {progress_text(task['progress'])}")
+    if task.get("cancel_requested") and task.get("status") == "PROCESSING":
+        lines.append("  cancel    requested: stops at the next sheet")
     if task.get("error"):
         lines.append(f"  error     {error_text(task.get('error'))}")
     if task.get("last_error"):

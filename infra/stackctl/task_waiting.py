@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stackctl.progress import NO_TASK_YET, ProgressDisplay, TaskProgress
+from stackctl.task_report import progress_text
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 POLL_INTERVAL_SECONDS = 0.25
@@ -70,6 +71,11 @@ def _is_finished(task: dict[str, Any] | None) -> bool:
 def _progress(item: WatchedTask, task: dict[str, Any] | None) -> TaskProgress:
     if task is None:
         return TaskProgress(item.label, item.task_id, NO_TASK_YET, 0)
+    status = str(task.get("status"))
     return TaskProgress(
-        item.label, item.task_id, str(task.get("status")), int(task.get("attempts") or 0)
+        item.label,
+        item.task_id,
+        status,
+        int(task.get("attempts") or 0),
+        progress_text(task.get("progress")) if status == "PROCESSING" else "",
     )

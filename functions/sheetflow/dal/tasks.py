@@ -211,6 +211,10 @@ class TaskRepository:
         }
         return self._update(task_id, values, self._own_attempt(attempt))
 
+    def report_progress(self, task_id: str, attempt: int, progress: dict[str, Any]) -> bool:
+        """Record how far this attempt has read; False once the task has left that attempt."""
+        return self._update(task_id, {"progress": progress}, self._own_attempt(attempt))
+
     def renew_lease(self, task_id: str, attempt: int, lease_until: int) -> bool:
         """Push the lease of this attempt forward; False once the task has left that attempt."""
         return self._update(task_id, {"lease_until": lease_until}, self._own_attempt(attempt))
@@ -393,6 +397,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "run_at": task.run_at,
         "dispatched_at": task.dispatched_at,
         "started_at": task.started_at,
+        "progress": task.progress,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -422,6 +427,7 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         run_at=plain.get("run_at"),
         dispatched_at=plain.get("dispatched_at"),
         started_at=plain.get("started_at"),
+        progress=plain.get("progress"),
     )
 
 

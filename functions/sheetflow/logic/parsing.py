@@ -193,23 +193,39 @@ class WorkbookStats:
         return sum(int(sheet["errors"]["count"]) for sheet in self.sheets)
 
 
+# How many rows between two calls of a parse's `on_rows`.
+PROGRESS_EVERY_ROWS = 500
+
+
+def _no_progress(rows_read: int, declared_rows: int | None) -> None:
+    return None
+
+
 def parse_workbook(
-    path: Path, limits: ParseLimits, should_stop: Callable[[], bool] = lambda: False
+    path: Path,
+    limits: ParseLimits,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_rows: Callable[[int, int | None], None] = _no_progress,
 ) -> WorkbookStats:
     """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK if openpyxl fails.
 
     `should_stop` is asked before each sheet; StopRequestedError when it says yes.
+    `on_rows(rows_read, declared_rows)` is told every PROGRESS_EVERY_ROWS rows how many rows
+    were read so far, and how many the workbook declares (its sheets' stored dimensions; None
+    when a sheet declares none).
     """
     with _unreadable_as_permanent("The workbook cannot be opened"):
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
         with _unreadable_as_permanent("A worksheet cannot be read"):
             worksheets = workbook.worksheets
+            parsed = worksheets[: limits.max_sheets]
+            counter = _RowCounter(on_rows, _declared_rows(parsed))
             sheets = []
-            for worksheet in worksheets[: limits.max_sheets]:
+            for worksheet in parsed:
                 if should_stop():
                     raise StopRequestedError(f"stopped before sheet {worksheet.title!r}")
-                sheets.append(_sheet_stats(worksheet, limits).to_dict())
+                sheets.append(_sheet_stats(worksheet, limits, counter).to_dict())
         return WorkbookStats(sheets=sheets, sheets_truncated=len(worksheets) > limits.max_sheets)
     finally:
         workbook.close()
@@ -226,7 +242,36 @@ def _unreadable_as_permanent(what: str) -> Iterator[None]:
         raise PermanentError(ErrorCode.CORRUPT, f"{what}: {type(exc).__name__}: {exc}.") from exc
 
 
-def _sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:
+class _RowCounter:
+    """Counts rows across sheets and reports every PROGRESS_EVERY_ROWS of them."""
+
+    def __init__(self, report: Callable[[int, int | None], None], declared: int | None) -> None:
+        self.report, self.declared, self.rows = report, declared, 0
+
+    def add(self) -> None:
+        self.rows += 1
+        if self.rows % PROGRESS_EVERY_ROWS == 0:
+            self.report(self.rows, self.declared)
+
+
+def _declared_rows(worksheets: list[Any]) -> int | None:
+    """The rows the sheets say they hold (their stored `<dimension>`), before any is read; None
+    when one of them does not say. Only for progress: the parse counts what is really there."""
+    total = 0
+    for worksheet in worksheets:
+        if not hasattr(worksheet, "reset_dimensions"):
+            continue  # a chartsheet: no rows
+        try:
+            declared = worksheet.max_row
+        except (ValueError, TypeError, AttributeError):
+            return None
+        if not isinstance(declared, int) or declared < 1:
+            return None
+        total += declared
+    return total
+
+
+def _sheet_stats(worksheet: Any, limits: ParseLimits, counter: _RowCounter) -> SheetStats:
     stats = SheetStats(name=str(worksheet.title), limits=limits)
     if not hasattr(worksheet, "reset_dimensions"):
         return stats  # a chartsheet: no cells
@@ -234,6 +279,7 @@ def _sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:
     worksheet.reset_dimensions()
     for row_number, row in enumerate(worksheet.iter_rows(), start=1):
         stats.add_row(row_number, ((cell.value, cell.data_type) for cell in row))
+        counter.add()
     return stats
 
 

@@ -166,6 +166,9 @@ class Task:
     dispatched_at: str | None = None
     # When the current attempt was claimed.
     started_at: str | None = None
+    # While PROCESSING: rows read so far, rows declared by the workbook, percent (None when the
+    # workbook declares no size), when it was reported.
+    progress: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:

@@ -54,6 +54,8 @@ logger = Logger(child=True)
 WORKBOOK_FILENAME = "workbook.xlsx"
 # How often, at most, a worker reads its task to see whether it was cancelled.
 CANCEL_CHECK_SECONDS = 1.0
+# How often, at most, a worker writes its progress on the task (one small conditional write).
+PROGRESS_INTERVAL_SECONDS = 2.0
 
 
 class OutcomeKind(StrEnum):
@@ -306,7 +308,9 @@ class _Processed:
 def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
     tasks, now, config = delivery.tasks, delivery.now, delivery.config
     try:
-        processed = _process_workbook(task, config, _CancelProbe(task, tasks))
+        processed = _process_workbook(
+            task, config, _CancelProbe(task, tasks), _ProgressReporter(task, tasks, now)
+        )
     except StopRequestedError as exc:
         return _stop_cancelled(task, delivery, started, str(exc))
     except PermanentError as exc:
@@ -392,6 +396,35 @@ class _CancelProbe:
         return self._requested
 
 
+class _ProgressReporter:
+    """Writes the rows read so far (and a percentage when the workbook declares its size) on
+    the task, at most every PROGRESS_INTERVAL_SECONDS: a small workbook costs no write."""
+
+    def __init__(self, task: Task, tasks: TaskRepository, now: Callable[[], datetime]) -> None:
+        self._task, self._tasks, self._now = task, tasks, now
+        self._reported_at = time.monotonic()
+
+    def __call__(self, rows_read: int, declared_rows: int | None) -> None:
+        moment = time.monotonic()
+        if moment - self._reported_at < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._reported_at = moment
+        percent = None
+        if declared_rows:
+            # Never 100 before the result is stored; a sheet may hold more than it declares.
+            percent = min(99, rows_read * 100 // declared_rows)
+        progress = {
+            "rows_read": rows_read,
+            "declared_rows": declared_rows,
+            "percent": percent,
+            "reported_at": isoformat(self._now()),
+        }
+        try:
+            self._tasks.report_progress(self._task.task_id, self._task.attempts, progress)
+        except TransientError as exc:
+            logger.warning("Could not record progress", extra={"reason": exc.message})
+
+
 def _finished(
     task: Task,
     status: TaskStatus,
@@ -426,7 +459,9 @@ def _announce(task: Task, delivery: _Delivery) -> None:
         raise RetryLaterError(task.task_id, exc.message, delay) from exc
 
 
-def _process_workbook(task: Task, config: WorkerConfig, cancelled: _CancelProbe) -> _Processed:
+def _process_workbook(
+    task: Task, config: WorkerConfig, cancelled: _CancelProbe, progress: _ProgressReporter
+) -> _Processed:
     """Download, validate, parse and store the result; PermanentError for a bad file,
     StopRequestedError when the task was cancelled (checked between sheets)."""
     try:
@@ -437,7 +472,7 @@ def _process_workbook(task: Task, config: WorkerConfig, cancelled: _CancelProbe)
                 task.bucket, task.key, path, lambda size: check_size(size, config.validation)
             )
             facts = validate_workbook_file(path, config.validation)
-            stats = parse_workbook(path, ParseLimits(), cancelled)
+            stats = parse_workbook(path, ParseLimits(), cancelled, progress)
     except ObjectMissingError as exc:
         raise PermanentError(
             ErrorCode.SOURCE_MISSING, f"The uploaded object is gone: {exc}. Upload it again."

@@ -34,6 +34,8 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
         # When the timer's message was sent (at upload, or later by the sweep).
         "dispatched_at": task.dispatched_at,
         "started_at": task.started_at,
+        # While PROCESSING: rows_read, declared_rows, percent (null without a declared size).
+        "progress": task.progress,
     }
     if result_url is not None:
         view["result_url"] = result_url
