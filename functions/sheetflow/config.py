@@ -54,6 +54,15 @@ def _within(what: str, value: int, minimum: int, maximum: int | None) -> int:
     return value
 
 
+def flag_setting(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in {"true", "false"}:
+        raise ConfigError(f"environment variable {name} must be true or false, not {raw!r}")
+    return raw == "true"
+
+
 def timer_limits(env: Mapping[str, str]) -> TimerLimits:
     return TimerLimits(
         retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
@@ -94,6 +103,8 @@ class ApiConfig(StackConfig):
     result_url_expiry_seconds: int
     event_bus_name: str
     timers: TimerLimits
+    # Callback URLs on loopback hosts: refused on AWS, allowed locally (AllowLoopbackCallbacks).
+    allow_loopback_callbacks: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -109,6 +120,7 @@ class ApiConfig(StackConfig):
             ),
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
             timers=timer_limits(env),
+            allow_loopback_callbacks=flag_setting(env, "ALLOW_LOOPBACK_CALLBACKS"),
         )
 
 
@@ -256,6 +268,43 @@ class SchedulerConfig(StackConfig):
             horizon_seconds=integer_setting(
                 env, "SCHEDULER_HORIZON_SECONDS", 600, 90, SQS_MAX_DELAY_SECONDS
             ),
+        )
+
+
+@dataclass(frozen=True)
+class MailerConfig(StackConfig):
+    """E-mail about finished tasks through SES."""
+
+    mail_from: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> MailerConfig:
+        return cls(**StackConfig.fields_from_env(env), mail_from=_required(env, "MAIL_FROM"))
+
+
+@dataclass(frozen=True)
+class WebhookConfig(StackConfig):
+    """Signed POSTs of task events to the callback URL an upload gave."""
+
+    # The webhook queue: a failed delivery's message is kept invisible for its backoff delay.
+    queue_url: str
+    # Secrets Manager secret holding the signing key.
+    secret_id: str
+    allow_loopback: bool
+    retry_base_seconds: int
+    retry_max_seconds: int
+    timeout_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookConfig:
+        return cls(
+            **StackConfig.fields_from_env(env),
+            queue_url=_required(env, "WEBHOOK_QUEUE_URL"),
+            secret_id=_required(env, "WEBHOOK_SECRET_ID"),
+            allow_loopback=flag_setting(env, "ALLOW_LOOPBACK_CALLBACKS"),
+            retry_base_seconds=integer_setting(env, "WEBHOOK_RETRY_BASE_SECONDS", 10, 1, 3600),
+            retry_max_seconds=integer_setting(env, "WEBHOOK_RETRY_MAX_SECONDS", 900, 1, 43_200),
+            timeout_seconds=integer_setting(env, "WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
         )
 
 

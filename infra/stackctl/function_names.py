@@ -14,6 +14,8 @@ FUNCTION_OUTPUTS = {
     "dead-letter": "DeadLetterFunctionName",
     "cleanup": "CleanupFunctionName",
     "scheduler": "SchedulerFunctionName",
+    "mailer": "MailerFunctionName",
+    "webhook": "WebhookFunctionName",
 }
 SHORT_NAMES = tuple(FUNCTION_OUTPUTS)
 

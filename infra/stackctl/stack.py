@@ -75,4 +75,9 @@ def deploy(name: str | None = None, parameters: dict[str, str] | None = None) ->
     # A build folder per stack: deploys of different stacks may run at the same time.
     built = sam.build(root / "template.yaml", paths.state_dir() / "build" / name)
     sam.deploy(built, name, parameters)
-    return outputs(name)
+    deployed = outputs(name)
+    # SES sends only from verified identities. On AWS that is an operator's step (DNS or a
+    # confirmation mail); LocalStack verifies at once, so the local deploy does it.
+    if "MailFrom" in deployed.values:
+        client("ses").verify_email_identity(EmailAddress=deployed["MailFrom"])
+    return deployed

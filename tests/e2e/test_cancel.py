@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import openpyxl
 import requests
@@ -84,6 +85,15 @@ def test_a_processing_task_stops_at_a_sheet_boundary(api: Api) -> None:
         interval=0.05,
         what="the task to be PROCESSING",
     )
+
+    # And reporting its progress: rows read and a share of the rows the workbook declares
+    def progressed() -> dict[str, Any] | None:
+        task = api.task(task_id)
+        return task["progress"] if task and task.get("progress") else None
+
+    progress = wait_until(progressed, timeout=60, interval=0.2, what="a progress report")
+    assert progress["rows_read"] > 0 and progress["declared_rows"] == 40 * 3000
+    assert 0 <= progress["percent"] < 100
     # When it is cancelled
     answer = cancel(api, task_id)
     assert answer.status_code == 202, answer.text

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.handlers import api, cleanup, dead_letter, scheduler, worker
+from sheetflow.handlers import api, cleanup, dead_letter, notifications, scheduler, worker
 from sheetflow.logic.task import TaskStatus, new_task
 
 from .conftest import FakeLambdaContext, Kit, Stack
@@ -26,6 +27,8 @@ EXPECTED_EVENTS = {
     "bus-task-succeeded.json",
     "cleanup-scheduled.json",
     "dead-letter-record.json",
+    "mailer-task-event.json",
+    "webhook-task-event.json",
     "scheduler-scheduled.json",
     "worker-mixed-batch.json",
     "worker-s3-notification.json",
@@ -102,6 +105,19 @@ def test_dead_letter_event_records_the_failure(
     # And the message is parked, unchanged, in the failed-tasks queue
     parked = boto3.client("sqs").receive_message(QueueUrl=stack.failed_queue_url)["Messages"]
     assert [message["Body"] for message in parked] == [event["Records"][0]["body"]]
+
+
+def test_notification_events_for_unknown_tasks_are_consumed(
+    stack: Stack, kit: Kit, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAIL_FROM", "sheetflow@example.com")
+    monkeypatch.setenv("WEBHOOK_QUEUE_URL", stack.queue_url)
+    monkeypatch.setenv("WEBHOOK_SECRET_ID", "unused-for-an-unknown-task")
+    notifications.mailer_dependencies.rebuild()
+    notifications.webhook_dependencies.rebuild()
+    mailer = notifications.mailer(kit.event("mailer-task-event.json"), context)
+    webhooks = notifications.webhooks(kit.event("webhook-task-event.json"), context)
+    assert mailer["batchItemFailures"] == [] and webhooks["batchItemFailures"] == []
 
 
 def test_scheduler_event(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBServiceResource
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_ses import SESClient
     from mypy_boto3_sqs import SQSClient
 
 _CONFIG = Config(
@@ -46,9 +48,21 @@ def events_client() -> EventBridgeClient:
     return boto3.client("events", config=_CONFIG)
 
 
+@cache
+def ses_client() -> SESClient:
+    return boto3.client("ses", config=_CONFIG)
+
+
+@cache
+def secrets_client() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch credentials and mocks between cases)."""
     s3_client.cache_clear()
     sqs_client.cache_clear()
     dynamodb_resource.cache_clear()
     events_client.cache_clear()
+    ses_client.cache_clear()
+    secrets_client.cache_clear()

@@ -257,6 +257,35 @@ class TaskRepository:
             task_id, {}, Attr("status").eq(TaskStatus.SCHEDULED.value), remove=("dispatched_at",)
         )
 
+    # --- notifications ------------------------------------------------------------------------
+
+    def claim_notification(self, task_id: str, field: str, event_id: str) -> bool:
+        """Record that the notification `field` (email_sent_for, webhook_delivered_for) of this
+        event is being sent: True once per event id."""
+        condition = Attr(field).not_exists() | Attr(field).ne(event_id)
+        return self._update(task_id, {field: event_id}, condition)
+
+    def release_notification(self, task_id: str, field: str, event_id: str) -> bool:
+        """The notification could not be sent: let the retry claim it again."""
+        return self._update(task_id, {}, Attr(field).eq(event_id), remove=(field,))
+
+    def record_webhook_attempt(self, task_id: str, attempt: dict[str, Any]) -> bool:
+        """Append one delivery attempt (time, status code or error) to the task."""
+        with dependency_call("UpdateItem"):
+            try:
+                self._table.update_item(
+                    Key={"task_id": task_id},
+                    UpdateExpression="SET #a = list_append(if_not_exists(#a, :empty), :one)",
+                    ConditionExpression=Attr("task_id").exists(),
+                    ExpressionAttributeNames={"#a": "webhook_attempts"},
+                    ExpressionAttributeValues={":empty": [], ":one": [_to_dynamo(attempt)]},
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
     # --- cancel ---------------------------------------------------------------------------------
 
     def cancel_waiting(self, task: Task, now: datetime, event_lease: int) -> bool:
@@ -398,6 +427,8 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "dispatched_at": task.dispatched_at,
         "started_at": task.started_at,
         "progress": task.progress,
+        "notify": task.notify,
+        "callback_url": task.callback_url,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -428,6 +459,11 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         dispatched_at=plain.get("dispatched_at"),
         started_at=plain.get("started_at"),
         progress=plain.get("progress"),
+        notify=plain.get("notify"),
+        callback_url=plain.get("callback_url"),
+        email_sent_for=plain.get("email_sent_for"),
+        webhook_delivered_for=plain.get("webhook_delivered_for"),
+        webhook_attempts=plain.get("webhook_attempts"),
     )
 
 

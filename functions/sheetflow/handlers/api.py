@@ -20,6 +20,7 @@ from sheetflow.logic.listing import (
     parse_limit,
     parse_status,
 )
+from sheetflow.logic.notifications import check_callback_url, check_email
 from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
@@ -101,6 +102,25 @@ def _requested_run_at(document: dict[str, Any] | None = None) -> datetime | None
     )
 
 
+def _notifications(document: dict[str, Any] | None = None) -> dict[str, str | None]:
+    """`notify` (an e-mail address) and `callback_url`, from the query string, the X-Notify /
+    X-Callback-Url headers or, for presign, the JSON body; each checked."""
+    event, document = app.current_event, document or {}
+    notify = event.get_query_string_value("notify") or _header("X-Notify") or document.get("notify")
+    callback = (
+        event.get_query_string_value("callback_url")
+        or _header("X-Callback-Url")
+        or document.get("callback_url")
+    )
+    config = dependencies.config
+    return {
+        "notify": check_email(str(notify)) if notify else None,
+        "callback_url": (
+            check_callback_url(str(callback), config.allow_loopback_callbacks) if callback else None
+        ),
+    }
+
+
 def _status_url(task_id: str) -> str:
     context = app.current_event.request_context
     path = f"/tasks/{task_id}"
@@ -119,7 +139,13 @@ def upload() -> Response[Any]:
     )
     run_at = _requested_run_at()
     task = uploads.accept_upload(
-        data, _requested_filename(), config, dependencies.tasks, datetime.now(UTC), run_at=run_at
+        data,
+        _requested_filename(),
+        config,
+        dependencies.tasks,
+        datetime.now(UTC),
+        run_at=run_at,
+        **_notifications(),
     )
     logger.set_correlation_id(task.task_id)
     logger.info("Upload accepted", extra={"size": len(data), "key": task.key})
@@ -159,6 +185,7 @@ def presign() -> Response[Any]:
         dependencies.tasks,
         datetime.now(UTC),
         run_at=_requested_run_at(document),
+        **_notifications(document),
     )
     task = presigned.task
     logger.set_correlation_id(task.task_id)

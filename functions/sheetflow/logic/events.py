@@ -60,5 +60,7 @@ def task_event(task: Task, results_bucket: str) -> TaskEvent:
         "summary": task.summary,
         "result": result,
         "error": task.error.to_dict() if task.error else None,
+        # Which notifications the upload asked for (rules route on these; no addresses here).
+        "notify": {"email": bool(task.notify), "webhook": bool(task.callback_url)},
     }
     return TaskEvent(detail_type=detail_type_for(task.status), detail=detail)

@@ -169,6 +169,13 @@ class Task:
     # While PROCESSING: rows read so far, rows declared by the workbook, percent (None when the
     # workbook declares no size), when it was reported.
     progress: dict[str, Any] | None = None
+    # Notifications asked for at upload: an e-mail address, a callback URL; and what was done:
+    # the event id last mailed / delivered, every webhook attempt (time, status code, error).
+    notify: str | None = None
+    callback_url: str | None = None
+    email_sent_for: str | None = None
+    webhook_delivered_for: str | None = None
+    webhook_attempts: list[dict[str, Any]] | None = None
 
     @property
     def finished(self) -> bool:

@@ -36,6 +36,10 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
         "started_at": task.started_at,
         # While PROCESSING: rows_read, declared_rows, percent (null without a declared size).
         "progress": task.progress,
+        "notify": task.notify,
+        "callback_url": task.callback_url,
+        # Every webhook delivery attempt: at, delivery_id, status (null: no answer), error.
+        "webhook_attempts": task.webhook_attempts or [],
     }
     if result_url is not None:
         view["result_url"] = result_url

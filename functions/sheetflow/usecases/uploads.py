@@ -39,6 +39,8 @@ def accept_upload(
     now: datetime,
     *,
     run_at: datetime | None = None,
+    notify: str | None = None,
+    callback_url: str | None = None,
 ) -> Task:
     """Store the workbook and queue its task with one task message.
 
@@ -51,6 +53,7 @@ def accept_upload(
     """
     status = TaskStatus.QUEUED if run_at is None else TaskStatus.SCHEDULED
     task = _upload_task(requested_name, status, api_upload_key, config, now, size=len(data))
+    task = replace(task, notify=notify, callback_url=callback_url)
     direct = run_at is None or seconds_until(run_at, now) <= config.timers.direct_max_seconds
     if run_at is not None:
         # A message sent now counts as dispatched: the sweep leaves the task alone.
@@ -131,10 +134,13 @@ def presign_upload(
     now: datetime,
     *,
     run_at: datetime | None = None,
+    notify: str | None = None,
+    callback_url: str | None = None,
 ) -> PresignedUpload:
     """A task AWAITING_UPLOAD and a URL to PUT the workbook to; the S3 notification queues it
     (or, with `run_at`, schedules it: the worker holds it until then)."""
     task = _upload_task(requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now)
+    task = replace(task, notify=notify, callback_url=callback_url)
     if run_at is not None:
         task = replace(task, run_at=isoformat(run_at))
     tasks.create(task)

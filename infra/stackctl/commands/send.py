@@ -15,7 +15,12 @@ from stackctl.lambda_invoke import invoke, readable
 from stackctl.stack import StackOutputs
 
 # The queue each SQS-triggered function reads, as a stack output.
-TRIGGER_QUEUES = {"worker": "QueueUrl", "dead-letter": "DlqUrl"}
+TRIGGER_QUEUES = {
+    "worker": "QueueUrl",
+    "dead-letter": "DlqUrl",
+    "mailer": "MailQueueUrl",
+    "webhook": "WebhookQueueUrl",
+}
 
 
 @reported_as_user_errors
