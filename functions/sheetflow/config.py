@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sheetflow.logic.uploads import MAX_API_UPLOAD_BYTES
+
+# Uploads through S3 (presigned, multipart, direct puts); the API body has its own, lower limit.
+DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024
+
 
 class ConfigError(RuntimeError):
     """A required environment variable is missing or malformed."""
@@ -50,7 +55,9 @@ class ApiConfig:
     queue_url: str
     dlq_url: str
     failed_queue_url: str
+    # Presigned and multipart uploads (S3) / the POST /uploads body (Lambda's payload limit).
     max_upload_bytes: int
+    max_api_upload_bytes: int
     retention_hours: int
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
@@ -65,7 +72,16 @@ class ApiConfig:
             queue_url=_required(env, "QUEUE_URL"),
             dlq_url=_required(env, "DLQ_URL"),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
-            max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            max_upload_bytes=integer_setting(
+                env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD, minimum=1
+            ),
+            max_api_upload_bytes=integer_setting(
+                env,
+                "MAX_API_UPLOAD_BYTES",
+                MAX_API_UPLOAD_BYTES,
+                minimum=1,
+                maximum=MAX_API_UPLOAD_BYTES,
+            ),
             retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
             presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
             result_url_expiry_seconds=integer_setting(
@@ -94,7 +110,9 @@ class WorkerConfig:
             bucket_name=bucket,
             results_bucket=_results_bucket(env, bucket),
             queue_url=_required(env, "QUEUE_URL"),
-            max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            max_upload_bytes=integer_setting(
+                env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD, minimum=1
+            ),
             max_uncompressed_bytes=integer_setting(
                 env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
             ),

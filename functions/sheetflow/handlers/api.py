@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig
+from sheetflow.dal.storage import MultipartRejectedError
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
 from sheetflow.logic.listing import (
@@ -23,6 +24,7 @@ from sheetflow.logic.listing import (
     parse_limit,
     parse_status,
 )
+from sheetflow.logic.multipart import completed_parts, declared_size
 from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.uploads import UploadRejectedError, decode_body
 from sheetflow.observability import logger, metrics, tracer
@@ -65,6 +67,19 @@ def _upload_rejected(exc: UploadRejectedError) -> Response[Any]:
     return _error_response(exc.status, exc.code, exc.message)
 
 
+def _upload_state(exc: uploads.UploadStateError) -> Response[Any]:
+    return _error_response(exc.status, exc.code, exc.message)
+
+
+def _multipart_rejected(exc: MultipartRejectedError) -> Response[Any]:
+    return _error_response(
+        HTTPStatus.BAD_REQUEST,
+        "INVALID_PARTS",
+        f"S3 refused to complete the upload ({exc.code}: {exc.message}). Upload every part to "
+        "its URL, then send each part's ETag response header with its part_number.",
+    )
+
+
 def _bad_listing(exc: ListingRequestError) -> Response[Any]:
     return _error_response(HTTPStatus.BAD_REQUEST, exc.code, exc.message)
 
@@ -87,6 +102,8 @@ def _no_route(_: Exception) -> Response[Any]:
 # Registered as plain calls: the resolver's decorators are untyped.
 app.exception_handler(ApiError)(_api_error)
 app.exception_handler(UploadRejectedError)(_upload_rejected)
+app.exception_handler(uploads.UploadStateError)(_upload_state)
+app.exception_handler(MultipartRejectedError)(_multipart_rejected)
 app.exception_handler(ListingRequestError)(_bad_listing)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
@@ -103,8 +120,11 @@ def _requested_filename() -> str | None:
 
 
 def _status_url(task_id: str) -> str:
+    return _stage_url(f"/tasks/{task_id}")
+
+
+def _stage_url(path: str) -> str:
     context = app.current_event.request_context
-    path = f"/tasks/{task_id}"
     if context.domain_name and context.stage:
         return f"https://{context.domain_name}/{context.stage}{path}"
     return path
@@ -116,7 +136,10 @@ def upload() -> Response[Any]:
     event = app.current_event
     config = _config()
     data = decode_body(
-        event.body, bool(event.is_base64_encoded), _header("Content-Type"), config.max_upload_bytes
+        event.body,
+        bool(event.is_base64_encoded),
+        _header("Content-Type"),
+        config.max_api_upload_bytes,
     )
     task = uploads.accept_upload(data, _requested_filename(), config, _tasks(), datetime.now(UTC))
     logger.set_correlation_id(task.task_id)
@@ -135,20 +158,29 @@ def upload() -> Response[Any]:
     )
 
 
+def _json_document(example: str) -> dict[str, Any]:
+    """The request body as a JSON object ({} when there is none); 400 INVALID_JSON otherwise."""
+    if not app.current_event.body:
+        return {}
+    try:
+        document = app.current_event.json_body
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ApiError(400, "INVALID_JSON", f"The body must be a JSON object like {example}.")
+    return document
+
+
 @app.post("/uploads/presign")
 @tracer.capture_method
 def presign() -> Response[Any]:
+    document = _json_document('{"filename": "book.xlsx", "size": 123456}')
     requested = _requested_filename()
-    if requested is None and app.current_event.body:
-        try:
-            document = app.current_event.json_body
-        except ValueError:
-            raise ApiError(
-                400, "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
-            ) from None
-        if isinstance(document, dict) and isinstance(document.get("filename"), str):
-            requested = document["filename"]
-    presigned = uploads.presign_upload(requested, _config(), _tasks(), datetime.now(UTC))
+    if requested is None and isinstance(document.get("filename"), str):
+        requested = document["filename"]
+    config = _config()
+    size = declared_size(document, config.max_upload_bytes) if "size" in document else None
+    presigned = uploads.presign_upload(requested, size, config, _tasks(), datetime.now(UTC))
     task = presigned.task
     logger.set_correlation_id(task.task_id)
     metrics.add_metric(name="PresignedUploads", unit=MetricUnit.Count, value=1)
@@ -158,12 +190,85 @@ def presign() -> Response[Any]:
         body={
             "task_id": task.task_id,
             "status": task.status.value,
-            "upload_url": presigned.url,
-            "method": "PUT",
             "key": task.key,
+            "max_bytes": config.max_upload_bytes,
             "expires_in": presigned.expires_in,
+            # The way to upload: a multipart/form-data POST, `fields` first, then `file`.
+            "upload": {
+                "method": "POST",
+                "url": presigned.post.url,
+                "fields": presigned.post.fields,
+                "file_field": "file",
+            },
+            # Deprecated: a presigned PUT, whose size only the worker checks (TOO_LARGE).
+            "upload_url": presigned.put_url,
+            "method": "PUT",
             "status_url": _status_url(task.task_id),
             "status_path": f"/tasks/{task.task_id}",
+        },
+    )
+
+
+@app.post("/uploads/multipart")
+@tracer.capture_method
+def start_multipart() -> Response[Any]:
+    document = _json_document('{"filename": "book.xlsx", "size": 52428800}')
+    config = _config()
+    size = declared_size(document, config.max_upload_bytes)
+    filename = document.get("filename")
+    requested = filename if isinstance(filename, str) else _requested_filename()
+    started = uploads.start_multipart_upload(requested, size, config, _tasks(), datetime.now(UTC))
+    task = started.task
+    logger.set_correlation_id(task.task_id)
+    logger.info("Multipart upload started", extra={"size": size, "parts": len(started.parts)})
+    metrics.add_metric(name="PresignedUploads", unit=MetricUnit.Count, value=1)
+    complete_path = f"/uploads/{task.task_id}/complete"
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type=content_types.APPLICATION_JSON,
+        body={
+            "task_id": task.task_id,
+            "status": task.status.value,
+            "key": task.key,
+            "max_bytes": config.max_upload_bytes,
+            "expires_in": started.expires_in,
+            "upload_id": started.upload_id,
+            "part_size": started.part_size,
+            "parts": [
+                {"part_number": part.part_number, "size": part.size, "url": part.url}
+                for part in started.parts
+            ],
+            "complete_url": _stage_url(complete_path),
+            "complete_path": complete_path,
+            "status_url": _status_url(task.task_id),
+            "status_path": f"/tasks/{task.task_id}",
+        },
+    )
+
+
+@app.post("/uploads/<task_id>/complete")
+@tracer.capture_method
+def complete_multipart(task_id: str) -> Response[Any]:
+    if not is_valid_task_id(task_id):
+        raise ApiError(
+            400, "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
+        )
+    logger.set_correlation_id(task_id)
+    document = _json_document('{"upload_id": "...", "parts": [{"part_number": 1, "etag": "..."}]}')
+    upload_id, parts = completed_parts(document)
+    task = uploads.complete_multipart_upload(
+        task_id, upload_id, parts, config=_config(), tasks=_tasks(), now=datetime.now(UTC)
+    )
+    logger.info("Multipart upload completed", extra={"parts": len(parts), "key": task.key})
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type=content_types.APPLICATION_JSON,
+        headers={"Location": _status_url(task_id)},
+        body={
+            "task_id": task_id,
+            "status": task.status.value,
+            "status_url": _status_url(task_id),
+            "status_path": f"/tasks/{task_id}",
         },
     )
 
