@@ -39,7 +39,7 @@ def post_event(kit: Kit, path: str, document: Any) -> dict[str, Any]:
 def s3_limit(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> int:
     """A 20 MiB S3 upload limit for the API function."""
     monkeypatch.setenv("MAX_UPLOAD_BYTES", str(20 * MIB))
-    api._config.cache_clear()
+    api.dependencies.rebuild()
     return 20 * MIB
 
 
@@ -63,7 +63,7 @@ def test_api_body_over_its_limit_is_413_naming_the_presigned_routes(
 ) -> None:
     # Given an API limit of 512 KiB while S3 uploads may be far larger
     monkeypatch.setenv("MAX_API_UPLOAD_BYTES", str(512 * 1024))
-    api._config.cache_clear()
+    api.dependencies.rebuild()
     event = copy.deepcopy(kit.event("api-upload.json"))
     event["body"] = base64.b64encode(b"x" * (512 * 1024 + 1)).decode()
     # When a body one byte over it is posted

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -14,11 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig
-from sheetflow.dal.storage import MultipartRejectedError
-from sheetflow.dal.tasks import TaskRepository
-from sheetflow.logic.errors import TransientError
+from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.listing import (
-    ListingRequestError,
     decode_token,
     first_cursor,
     parse_limit,
@@ -26,29 +22,20 @@ from sheetflow.logic.listing import (
 )
 from sheetflow.logic.multipart import completed_parts, declared_size
 from sheetflow.logic.task import is_valid_task_id
-from sheetflow.logic.uploads import UploadRejectedError, decode_body
+from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases import health, queries, uploads
 
 app = APIGatewayRestResolver()
+dependencies = HandlerDependencies(ApiConfig.from_env)
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-@cache
-def _config() -> ApiConfig:
-    return ApiConfig.from_env(os.environ)
-
-
-@cache
-def _tasks() -> TaskRepository:
-    return TaskRepository(_config().table_name)
+# The HTTP status of each way a request is rejected; any other code is a 400.
+_STATUS_BY_CODE: dict[str, HTTPStatus] = {
+    "TASK_NOT_FOUND": HTTPStatus.NOT_FOUND,
+    ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+    "UPLOAD_NOT_EXPECTED": HTTPStatus.CONFLICT,
+}
 
 
 def _error_response(status: int, code: str, message: str) -> Response[Any]:
@@ -59,29 +46,9 @@ def _error_response(status: int, code: str, message: str) -> Response[Any]:
     )
 
 
-def _api_error(exc: ApiError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _upload_rejected(exc: UploadRejectedError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _upload_state(exc: uploads.UploadStateError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _multipart_rejected(exc: MultipartRejectedError) -> Response[Any]:
-    return _error_response(
-        HTTPStatus.BAD_REQUEST,
-        "INVALID_PARTS",
-        f"S3 refused to complete the upload ({exc.code}: {exc.message}). Upload every part to "
-        "its URL, then send each part's ETag response header with its part_number.",
-    )
-
-
-def _bad_listing(exc: ListingRequestError) -> Response[Any]:
-    return _error_response(HTTPStatus.BAD_REQUEST, exc.code, exc.message)
+def _rejected(exc: RequestRejectedError) -> Response[Any]:
+    status = _STATUS_BY_CODE.get(exc.code, HTTPStatus.BAD_REQUEST)
+    return _error_response(status, exc.code, exc.message)
 
 
 def _dependency_down(exc: TransientError) -> Response[Any]:
@@ -100,11 +67,7 @@ def _no_route(_: Exception) -> Response[Any]:
 
 
 # Registered as plain calls: the resolver's decorators are untyped.
-app.exception_handler(ApiError)(_api_error)
-app.exception_handler(UploadRejectedError)(_upload_rejected)
-app.exception_handler(uploads.UploadStateError)(_upload_state)
-app.exception_handler(MultipartRejectedError)(_multipart_rejected)
-app.exception_handler(ListingRequestError)(_bad_listing)
+app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
 
@@ -134,14 +97,16 @@ def _stage_url(path: str) -> str:
 @tracer.capture_method
 def upload() -> Response[Any]:
     event = app.current_event
-    config = _config()
+    config = dependencies.config
     data = decode_body(
         event.body,
         bool(event.is_base64_encoded),
         _header("Content-Type"),
         config.max_api_upload_bytes,
     )
-    task = uploads.accept_upload(data, _requested_filename(), config, _tasks(), datetime.now(UTC))
+    task = uploads.accept_upload(
+        data, _requested_filename(), config, dependencies.tasks, datetime.now(UTC)
+    )
     logger.set_correlation_id(task.task_id)
     logger.info("Upload accepted", extra={"size": len(data), "key": task.key})
     metrics.add_metric(name="UploadsAccepted", unit=MetricUnit.Count, value=1)
@@ -167,7 +132,9 @@ def _json_document(example: str) -> dict[str, Any]:
     except ValueError:
         document = None
     if not isinstance(document, dict):
-        raise ApiError(400, "INVALID_JSON", f"The body must be a JSON object like {example}.")
+        raise RequestRejectedError(
+            "INVALID_JSON", f"The body must be a JSON object like {example}."
+        )
     return document
 
 
@@ -178,9 +145,11 @@ def presign() -> Response[Any]:
     requested = _requested_filename()
     if requested is None and isinstance(document.get("filename"), str):
         requested = document["filename"]
-    config = _config()
+    config = dependencies.config
     size = declared_size(document, config.max_upload_bytes) if "size" in document else None
-    presigned = uploads.presign_upload(requested, size, config, _tasks(), datetime.now(UTC))
+    presigned = uploads.presign_upload(
+        requested, size, config, dependencies.tasks, datetime.now(UTC)
+    )
     task = presigned.task
     logger.set_correlation_id(task.task_id)
     metrics.add_metric(name="PresignedUploads", unit=MetricUnit.Count, value=1)
@@ -213,11 +182,13 @@ def presign() -> Response[Any]:
 @tracer.capture_method
 def start_multipart() -> Response[Any]:
     document = _json_document('{"filename": "book.xlsx", "size": 52428800}')
-    config = _config()
+    config = dependencies.config
     size = declared_size(document, config.max_upload_bytes)
     filename = document.get("filename")
     requested = filename if isinstance(filename, str) else _requested_filename()
-    started = uploads.start_multipart_upload(requested, size, config, _tasks(), datetime.now(UTC))
+    started = uploads.start_multipart_upload(
+        requested, size, config, dependencies.tasks, datetime.now(UTC)
+    )
     task = started.task
     logger.set_correlation_id(task.task_id)
     logger.info("Multipart upload started", extra={"size": size, "parts": len(started.parts)})
@@ -250,14 +221,19 @@ def start_multipart() -> Response[Any]:
 @tracer.capture_method
 def complete_multipart(task_id: str) -> Response[Any]:
     if not is_valid_task_id(task_id):
-        raise ApiError(
-            400, "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
+        raise RequestRejectedError(
+            "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
     document = _json_document('{"upload_id": "...", "parts": [{"part_number": 1, "etag": "..."}]}')
     upload_id, parts = completed_parts(document)
     task = uploads.complete_multipart_upload(
-        task_id, upload_id, parts, config=_config(), tasks=_tasks(), now=datetime.now(UTC)
+        task_id,
+        upload_id,
+        parts,
+        config=dependencies.config,
+        tasks=dependencies.tasks,
+        now=datetime.now(UTC),
     )
     logger.info("Multipart upload completed", extra={"parts": len(parts), "key": task.key})
     return Response(
@@ -277,13 +253,15 @@ def complete_multipart(task_id: str) -> Response[Any]:
 @tracer.capture_method
 def get_task(task_id: str) -> dict[str, Any]:
     if not is_valid_task_id(task_id):
-        raise ApiError(
-            400, "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
+        raise RequestRejectedError(
+            "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
-    view = queries.get_task(task_id, _config(), _tasks())
+    view = queries.get_task(task_id, dependencies.config, dependencies.tasks)
     if view is None:
-        raise ApiError(404, "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired.")
+        raise RequestRejectedError(
+            "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
+        )
     return view
 
 
@@ -295,14 +273,14 @@ def list_tasks() -> dict[str, Any]:
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
     cursor = decode_token(token, status) if token else first_cursor(status)
-    listing = queries.list_tasks(cursor, status, limit, _tasks())
+    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
     return {"items": listing.items, "next": listing.next_token}
 
 
 @app.get("/health")
 @tracer.capture_method
 def get_health() -> Response[Any]:
-    healthy, report = health.check_health(_config(), _tasks())
+    healthy, report = health.check_health(dependencies.config, dependencies.tasks)
     return Response(
         status_code=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
         content_type=content_types.APPLICATION_JSON,

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sheetflow.logic.errors import ErrorCode
-from sheetflow.logic.uploads import UploadRejectedError
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError
 
 MIN_PART_BYTES = 5 * 1024 * 1024
 DEFAULT_PART_BYTES = 8 * 1024 * 1024  # what the AWS CLI and boto3 use
@@ -51,12 +50,11 @@ def plan_parts(total: int, part_size: int) -> list[PartPlan]:
 
 
 def declared_size(document: dict[str, Any], max_bytes: int) -> int:
-    """The `size` a client declares for its upload; 400 when absent or malformed, 413 when over
-    the limit (no task or URL is made for a file that would be refused)."""
+    """The `size` a client declares for its upload: INVALID_SIZE when absent or malformed,
+    TOO_LARGE over the limit (no task or URL is made for a file that would be refused)."""
     size = document.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise UploadRejectedError(
-            400,
+        raise RequestRejectedError(
             "INVALID_SIZE",
             f"'size' must be the file's length in bytes, a positive integer (got {size!r}).",
         )
@@ -66,8 +64,7 @@ def declared_size(document: dict[str, Any], max_bytes: int) -> int:
 
 def check_s3_upload_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise UploadRejectedError(
-            413,
+        raise RequestRejectedError(
             ErrorCode.TOO_LARGE,
             f"The workbook is {size} bytes; uploads through S3 take at most {max_bytes} bytes "
             "(MaxUploadBytes). Split the workbook or ask the operator to raise the limit.",
@@ -99,5 +96,5 @@ def completed_parts(document: dict[str, Any]) -> tuple[str, list[CompletedPart]]
     return upload_id, completed
 
 
-def _bad_parts(message: str) -> UploadRejectedError:
-    return UploadRejectedError(400, "INVALID_PARTS", message)
+def _bad_parts(message: str) -> RequestRejectedError:
+    return RequestRejectedError("INVALID_PARTS", message)

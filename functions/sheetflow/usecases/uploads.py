@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from sheetflow.config import ApiConfig
 from sheetflow.dal import queues, storage
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.logic.errors import ErrorCode, TransientError
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.multipart import (
     CompletedPart,
@@ -26,10 +26,10 @@ from sheetflow.logic.task import (
     api_upload_key,
     new_task,
     new_task_id,
+    task_ttl,
     upload_key,
 )
-from sheetflow.logic.uploads import UploadRejectedError, safe_filename
-from sheetflow.processing import task_ttl
+from sheetflow.logic.uploads import safe_filename
 
 logger = Logger(child=True)
 
@@ -177,16 +177,6 @@ def start_multipart_upload(
     return MultipartUpload(task, upload_id, part_size, parts, expiry)
 
 
-class UploadStateError(Exception):
-    """The task named in a completion cannot take one (unknown, or not waiting for an upload)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 def complete_multipart_upload(
     task_id: str,
     upload_id: str,
@@ -204,27 +194,40 @@ def complete_multipart_upload(
     """
     task = tasks.get(task_id)
     if task is None:
-        raise UploadStateError(
-            404, "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
+        raise RequestRejectedError(
+            "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
         )
     if task.status is not TaskStatus.AWAITING_UPLOAD:
-        raise UploadStateError(
-            409,
+        raise RequestRejectedError(
             "UPLOAD_NOT_EXPECTED",
             f"Task {task_id} is {task.status}, not waiting for an upload: nothing to complete.",
         )
-    received = storage.uploaded_bytes(task.bucket, task.key, upload_id)
+    try:
+        received = storage.uploaded_bytes(task.bucket, task.key, upload_id)
+    except storage.MultipartRejectedError as exc:
+        raise _parts_refused(exc) from exc
     if received > config.max_upload_bytes:
         storage.abort_multipart_upload(task.bucket, task.key, upload_id)
-        rejection = UploadRejectedError(
-            413,
+        rejection = RequestRejectedError(
             ErrorCode.TOO_LARGE,
             f"The uploaded parts hold {received} bytes; uploads through S3 take at most "
             f"{config.max_upload_bytes} bytes (MaxUploadBytes). The upload was aborted.",
         )
         tasks.fail_unfinished(task_id, TaskError(ErrorCode.TOO_LARGE, rejection.message), now)
         raise rejection
-    storage.complete_multipart_upload(
-        task.bucket, task.key, upload_id, [(part.part_number, part.etag) for part in parts]
-    )
+    try:
+        storage.complete_multipart_upload(
+            task.bucket, task.key, upload_id, [(part.part_number, part.etag) for part in parts]
+        )
+    except storage.MultipartRejectedError as exc:
+        raise _parts_refused(exc) from exc
     return task
+
+
+def _parts_refused(exc: storage.MultipartRejectedError) -> RequestRejectedError:
+    return RequestRejectedError(
+        "INVALID_PARTS",
+        f"S3 refused to complete the upload ({exc.code}: {exc.message}). Upload every part to "
+        "its URL with the upload_id it came with, then send each part's ETag response header "
+        "with its part_number.",
+    )
