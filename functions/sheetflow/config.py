@@ -8,9 +8,10 @@ the standalone worker's `StandaloneConfig` wraps it with what only a polling loo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sheetflow.logic.budget import TimeBudget
 from sheetflow.logic.uploads import MAX_API_UPLOAD_BYTES
 from sheetflow.logic.validation import ValidationLimits
 
@@ -121,6 +122,8 @@ class WorkerConfig(StackConfig):
     validation: ValidationLimits
     retry_base_seconds: int
     retry_max_seconds: int
+    # Applies where processing has a deadline (the Lambda worker's timeout).
+    time_budget: TimeBudget = field(default_factory=TimeBudget)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
@@ -132,11 +135,22 @@ class WorkerConfig(StackConfig):
                     env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD, minimum=1
                 ),
                 max_uncompressed_bytes=integer_setting(
-                    env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
+                    env, "MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024, minimum=1
                 ),
             ),
             retry_base_seconds=integer_setting(env, "RETRY_BASE_SECONDS", 30),
             retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
+            time_budget=TimeBudget(
+                xml_bytes_per_second=integer_setting(
+                    env,
+                    "PARSE_BYTES_PER_SECOND",
+                    TimeBudget.xml_bytes_per_second,
+                    minimum=1,
+                ),
+                margin_seconds=integer_setting(
+                    env, "TIME_BUDGET_MARGIN_SECONDS", TimeBudget.margin_seconds
+                ),
+            ),
         )
 
 
