@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from stackctl import large_uploads
+from stackctl import large_uploads, samples
 from stackctl.api_client import ApiClient
 from stackctl.progress import TransferProgress
 from stackctl.stack import StackOutputs
@@ -212,6 +212,26 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     wait_queue_drained(aws("sqs"), outputs["QueueUrl"], timeout=60)
     outcomes = outcomes_logged(worker_log_lines(aws, outputs["WorkerFunctionName"]), task_id)
     assert [outcome["outcome"] for outcome in outcomes] == ["SUCCEEDED"]
+
+
+# --- time budget ---------------------------------------------------------------------------------
+
+
+def test_a_workbook_that_cannot_be_parsed_before_the_timeout_fails_at_once(
+    api: Api, outputs: StackOutputs, function_settings: FunctionSettings
+) -> None:
+    # Given a worker measured (by configuration) at 1 kB/s of sheet XML, and 2,000 order rows
+    # (about 0.5 MB of sheet XML: over 500 s, far beyond the worker's 120 s timeout)
+    with function_settings.overridden(
+        outputs["WorkerFunctionName"], {"PARSE_BYTES_PER_SECOND": "1000"}
+    ):
+        response = api.upload(samples.orders_workbook(2000), filename="slow.xlsx")
+        assert response.status_code == 202, response.text
+        # Then the task fails on its first attempt with its own code, long before any timeout
+        task = api.wait_finished(response.json()["task_id"])
+    assert (task["status"], task["attempts"]) == ("FAILED", 1), task
+    assert task["error"]["code"] == "TOO_BIG_FOR_TIMEOUT"
+    assert "WorkerTimeout" in task["error"]["message"]
 
 
 # --- a million rows ------------------------------------------------------------------------------
