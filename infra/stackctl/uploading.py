@@ -15,6 +15,8 @@ from stackctl.stack import StackOutputs
 
 # The bucket notification only matches keys under this prefix ending in .xlsx.
 UPLOAD_PREFIX = "uploads/"
+# The most the API's POST /uploads accepts (MaxApiUploadBytes cannot exceed it).
+API_BODY_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 class UploadRoute(StrEnum):
@@ -52,6 +54,17 @@ def check_workbook_file(path: Path) -> int:
     return path.stat().st_size
 
 
+def check_route_takes(path: Path, size: int, route: UploadRoute) -> None:
+    """A file too large for the API is refused here: above ~4.7 MB AWS would answer a bare 500
+    (Lambda refuses the event), never the API's own 413."""
+    if route is UploadRoute.API and size > API_BODY_LIMIT_BYTES:
+        raise UserFacingError(
+            f"{path.name} is {size:,} bytes; POST /uploads takes at most "
+            f"{API_BODY_LIMIT_BYTES:,} bytes (Lambda's 6 MB request limit after base64).",
+            f"Upload it with `sheetflow upload {path} --via presign` (or --via s3).",
+        )
+
+
 def submit_file(path: Path, route: UploadRoute, outputs: StackOutputs) -> SubmittedUpload:
     """Upload a file by `route`, streamed from disk with a progress bar for the S3 routes.
 
@@ -59,6 +72,7 @@ def submit_file(path: Path, route: UploadRoute, outputs: StackOutputs) -> Submit
     s3: boto3's managed transfer (multipart above the same threshold).
     """
     size = check_workbook_file(path)
+    check_route_takes(path, size, route)
     if route is UploadRoute.API:
         return submit(path.read_bytes(), path.name, route, outputs)
     api = ApiClient(outputs.api_base_url)

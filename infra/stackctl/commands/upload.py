@@ -12,7 +12,12 @@ from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.progress import ProgressDisplay
 from stackctl.task_waiting import WatchedTask, wait_for_tasks
-from stackctl.uploading import UploadRoute, check_workbook_file, submit_file
+from stackctl.uploading import (
+    UploadRoute,
+    check_route_takes,
+    check_workbook_file,
+    submit_file,
+)
 
 EXIT_FAILED = 1
 EXIT_TIMED_OUT = 124  # as coreutils `timeout` does
@@ -22,9 +27,11 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 @reported_as_user_errors
 def cmd_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    size = check_workbook_file(path)  # before any AWS call: a typo needs no LocalStack
-    outputs = stack.outputs()
     route = UploadRoute(args.via)
+    # Before any AWS call: a typo or a file too big for the route needs no LocalStack.
+    size = check_workbook_file(path)
+    check_route_takes(path, size, route)
+    outputs = stack.outputs()
     submitted = submit_file(path, route, outputs)
     where = f" as {submitted.key}" if submitted.key else ""
     print(f"Uploaded {path.name} ({size:,} bytes) via {route}{where}.")
