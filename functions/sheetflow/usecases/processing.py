@@ -29,6 +29,7 @@ from sheetflow.dal import queues, storage
 from sheetflow.dal.storage import ObjectMissingError
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.backoff import retry_delay_seconds
+from sheetflow.logic.budget import check_time_budget
 from sheetflow.logic.errors import (
     ErrorCode,
     PermanentError,
@@ -98,6 +99,8 @@ class _Delivery:
     tasks: TaskRepository
     now: Callable[[], datetime]
     on_claim: Callable[[Task], None]
+    # time.monotonic() by which the caller is stopped; None when it has no time limit.
+    deadline: float | None = None
 
     def lease_until(self, moment: datetime) -> int:
         return int((moment + timedelta(seconds=self.lease_seconds)).timestamp())
@@ -124,11 +127,14 @@ def process_message(
     lease_seconds: int,
     on_claim: Callable[[Task], None] = lambda task: None,
     now: Callable[[], datetime] = _utc_now,
+    deadline: float | None = None,
 ) -> list[Outcome]:
     """Process every job in one message body (see the module docstring for the contract).
 
     `on_claim` sees each task this delivery claims, so a caller that can outlive the lease (the
-    standalone worker's heartbeat) knows which leases to renew.
+    standalone worker's heartbeat) knows which leases to renew. `deadline` (time.monotonic())
+    is when the caller is stopped (Lambda's timeout): a workbook that cannot be parsed by then
+    fails at once with TOO_BIG_FOR_TIMEOUT. None: no time limit.
     """
     try:
         jobs = parse_message(body)
@@ -138,7 +144,9 @@ def process_message(
     if not jobs:
         return [Outcome(kind=OutcomeKind.IGNORED, detail="no object to process")]
     return [
-        _process_job(_Delivery(job, receive_count, lease_seconds, config, tasks, now, on_claim))
+        _process_job(
+            _Delivery(job, receive_count, lease_seconds, config, tasks, now, on_claim, deadline)
+        )
         for job in jobs
     ]
 
@@ -309,7 +317,11 @@ def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
     tasks, now, config = delivery.tasks, delivery.now, delivery.config
     try:
         processed = _process_workbook(
-            task, config, _CancelProbe(task, tasks), _ProgressReporter(task, tasks, now)
+            task,
+            config,
+            delivery.deadline,
+            _CancelProbe(task, tasks),
+            _ProgressReporter(task, tasks, now),
         )
     except StopRequestedError as exc:
         return _stop_cancelled(task, delivery, started, str(exc))
@@ -460,10 +472,19 @@ def _announce(task: Task, delivery: _Delivery) -> None:
 
 
 def _process_workbook(
-    task: Task, config: WorkerConfig, cancelled: _CancelProbe, progress: _ProgressReporter
+    task: Task,
+    config: WorkerConfig,
+    deadline: float | None,
+    cancelled: _CancelProbe,
+    progress: _ProgressReporter,
 ) -> _Processed:
     """Download, validate, parse and store the result; PermanentError for a bad file,
-    StopRequestedError when the task was cancelled (checked between sheets)."""
+    StopRequestedError when the task was cancelled (checked between sheets).
+
+    The workbook goes to a file in the temporary directory (/tmp on Lambda, sized by the
+    EphemeralStorage parameter), never whole into memory; validation reads the zip directory
+    and the start of each XML part; parsing streams.
+    """
     try:
         with tempfile.TemporaryDirectory(prefix="sheetflow-") as workdir:
             path = Path(workdir) / WORKBOOK_FILENAME
@@ -472,6 +493,8 @@ def _process_workbook(
                 task.bucket, task.key, path, lambda size: check_size(size, config.validation)
             )
             facts = validate_workbook_file(path, config.validation)
+            if deadline is not None:
+                check_time_budget(facts, deadline - time.monotonic(), config.time_budget)
             stats = parse_workbook(path, ParseLimits(), cancelled, progress)
     except ObjectMissingError as exc:
         raise PermanentError(
