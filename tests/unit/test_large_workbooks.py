@@ -120,6 +120,7 @@ def worker_config(stack: Stack, bytes_per_second: int) -> WorkerConfig:
             "TABLE_NAME": stack.table,
             "BUCKET_NAME": stack.bucket,
             "QUEUE_URL": stack.queue_url,
+            "EVENT_BUS_NAME": stack.bus,
             "PARSE_BYTES_PER_SECOND": str(bytes_per_second),
             "TIME_BUDGET_MARGIN_SECONDS": "1",
         }
