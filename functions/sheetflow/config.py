@@ -338,6 +338,15 @@ class WebhookConfig(StackConfig):
 
 
 @dataclass(frozen=True)
+class ExportConfig(StackConfig):
+    """The CSV export stage: the stack's resources are all it needs."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
+        return cls(**StackConfig.fields_from_env(env))
+
+
+@dataclass(frozen=True)
 class CleanupConfig(StackConfig):
     page_size: int
     safety_margin_ms: int

@@ -15,6 +15,7 @@ FUNCTION_OUTPUTS = {
     "cleanup": "CleanupFunctionName",
     "scheduler": "SchedulerFunctionName",
     "mailer": "MailerFunctionName",
+    "export": "ExportFunctionName",
     "webhook": "WebhookFunctionName",
 }
 SHORT_NAMES = tuple(FUNCTION_OUTPUTS)

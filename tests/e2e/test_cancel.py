@@ -16,8 +16,11 @@ from tests.support.waiting import wait_until
 
 
 def many_sheets(sheets: int, rows: int) -> bytes:
-    """A workbook that takes the worker several seconds: time for a cancel to arrive."""
-    book = openpyxl.Workbook(write_only=True)
+    """A workbook that takes the worker several seconds: time for a cancel to arrive. Written
+    in normal mode, which stores each sheet's `<dimension>` (write-only mode does not), so the
+    worker knows the size and reports a percentage."""
+    book = openpyxl.Workbook()
+    book.remove(book.worksheets[0])
     for index in range(sheets):
         sheet = book.create_sheet(f"S{index}")
         for row in range(rows):

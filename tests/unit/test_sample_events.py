@@ -10,7 +10,15 @@ import boto3
 import pytest
 
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.handlers import api, cleanup, dead_letter, notifications, scheduler, worker
+from sheetflow.handlers import (
+    api,
+    cleanup,
+    dead_letter,
+    export,
+    notifications,
+    scheduler,
+    worker,
+)
 from sheetflow.logic.task import TaskStatus, new_task
 
 from .conftest import FakeLambdaContext, Kit, Stack
@@ -30,6 +38,7 @@ EXPECTED_EVENTS = {
     "cleanup-scheduled.json",
     "dead-letter-record.json",
     "mailer-task-event.json",
+    "export-task-event.json",
     "webhook-task-event.json",
     "scheduler-scheduled.json",
     "worker-mixed-batch.json",
@@ -134,6 +143,7 @@ def test_notification_events_for_unknown_tasks_are_consumed(
     mailer = notifications.mailer(kit.event("mailer-task-event.json"), context)
     webhooks = notifications.webhooks(kit.event("webhook-task-event.json"), context)
     assert mailer["batchItemFailures"] == [] and webhooks["batchItemFailures"] == []
+    assert export.handler(kit.event("export-task-event.json"), context)["batchItemFailures"] == []
 
 
 def test_scheduler_event(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:

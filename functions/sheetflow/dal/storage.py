@@ -68,6 +68,12 @@ def object_metadata(bucket: str, key: str) -> dict[str, str] | None:
     return {name.lower(): value for name, value in response.get("Metadata", {}).items()}
 
 
+def upload_file(bucket: str, key: str, path: Path, content_type: str) -> None:
+    """Stream a local file to S3 (the SDK's managed transfer: multipart for large files)."""
+    with dependency_call(f"upload of s3://{bucket}/{key}"):
+        s3_client().upload_file(str(path), bucket, key, ExtraArgs={"ContentType": content_type})
+
+
 def put_upload(bucket: str, key: str, data: bytes, filename: str) -> None:
     with dependency_call(f"PutObject s3://{bucket}/{key}"):
         s3_client().put_object(

@@ -269,6 +269,11 @@ class TaskRepository:
         """The notification could not be sent: let the retry claim it again."""
         return self._update(task_id, {}, Attr(field).eq(event_id), remove=(field,))
 
+    def record_exports(self, task_id: str, event_id: str, exports: list[dict[str, Any]]) -> bool:
+        """The CSV files of this finish: recorded once (False when they already were)."""
+        condition = Attr("exported_for").not_exists() | Attr("exported_for").ne(event_id)
+        return self._update(task_id, {"exports": exports, "exported_for": event_id}, condition)
+
     def record_webhook_attempt(self, task_id: str, attempt: dict[str, Any]) -> bool:
         """Append one delivery attempt (time, status code or error) to the task."""
         with dependency_call("UpdateItem"):
@@ -429,6 +434,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "progress": task.progress,
         "notify": task.notify,
         "callback_url": task.callback_url,
+        "outputs": task.outputs or None,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -464,6 +470,8 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         email_sent_for=plain.get("email_sent_for"),
         webhook_delivered_for=plain.get("webhook_delivered_for"),
         webhook_attempts=plain.get("webhook_attempts"),
+        outputs=plain.get("outputs"),
+        exports=plain.get("exports"),
     )
 
 

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sheetflow.config import ApiConfig
 from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
+from sheetflow.logic.export import parse_outputs
 from sheetflow.logic.listing import (
     decode_token,
     first_cursor,
@@ -104,6 +105,12 @@ def _requested_run_at(document: dict[str, Any] | None = None) -> datetime | None
     )
 
 
+def _outputs(document: dict[str, Any] | None = None) -> list[str]:
+    """Extra stages asked for: `outputs=csv` (query string or, for presign, the JSON body)."""
+    value = app.current_event.get_query_string_value("outputs") or (document or {}).get("outputs")
+    return parse_outputs(",".join(value) if isinstance(value, list) else value)
+
+
 def _notifications(document: dict[str, Any] | None = None) -> dict[str, str | None]:
     """`notify` (an e-mail address) and `callback_url`, from the query string, the X-Notify /
     X-Callback-Url headers or, for presign, the JSON body; each checked."""
@@ -153,6 +160,7 @@ def upload() -> Response[Any]:
         dependencies.tasks,
         datetime.now(UTC),
         run_at=run_at,
+        outputs=_outputs(),
         **_notifications(),
     )
     logger.set_correlation_id(task.task_id)
@@ -203,6 +211,7 @@ def presign() -> Response[Any]:
         dependencies.tasks,
         datetime.now(UTC),
         run_at=_requested_run_at(document),
+        outputs=_outputs(document),
         **_notifications(document),
     )
     task = presigned.task

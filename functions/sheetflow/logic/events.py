@@ -62,5 +62,7 @@ def task_event(task: Task, results_bucket: str) -> TaskEvent:
         "error": task.error.to_dict() if task.error else None,
         # Which notifications the upload asked for (rules route on these; no addresses here).
         "notify": {"email": bool(task.notify), "webhook": bool(task.callback_url)},
+        # Extra stages the upload asked for (`outputs=csv`); the export rule matches on them.
+        "outputs": list(task.outputs or []),
     }
     return TaskEvent(detail_type=detail_type_for(task.status), detail=detail)

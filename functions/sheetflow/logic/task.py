@@ -176,6 +176,9 @@ class Task:
     email_sent_for: str | None = None
     webhook_delivered_for: str | None = None
     webhook_attempts: list[dict[str, Any]] | None = None
+    # Extra stages asked for at upload (`outputs=csv`) and what they produced.
+    outputs: list[str] | None = None
+    exports: list[dict[str, Any]] | None = None
 
     @property
     def finished(self) -> bool:

@@ -40,6 +40,9 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
         "callback_url": task.callback_url,
         # Every webhook delivery attempt: at, delivery_id, status (null: no answer), error.
         "webhook_attempts": task.webhook_attempts or [],
+        "outputs": task.outputs or [],
+        # The CSV files of `outputs=csv`: sheet, key (beside the result), rows.
+        "exports": task.exports or [],
     }
     if result_url is not None:
         view["result_url"] = result_url

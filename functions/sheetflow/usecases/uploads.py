@@ -47,6 +47,7 @@ def accept_upload(
     run_at: datetime | None = None,
     notify: str | None = None,
     callback_url: str | None = None,
+    outputs: list[str] | None = None,
 ) -> Task:
     """Store the workbook and queue its task with one task message.
 
@@ -59,7 +60,7 @@ def accept_upload(
     """
     status = TaskStatus.QUEUED if run_at is None else TaskStatus.SCHEDULED
     task = _upload_task(requested_name, status, api_upload_key, config, now, size=len(data))
-    task = replace(task, notify=notify, callback_url=callback_url)
+    task = replace(task, notify=notify, callback_url=callback_url, outputs=outputs or None)
     direct = run_at is None or seconds_until(run_at, now) <= config.timers.direct_max_seconds
     if run_at is not None:
         # A message sent now counts as dispatched: the sweep leaves the task alone.
@@ -152,6 +153,7 @@ def presign_upload(
     run_at: datetime | None = None,
     notify: str | None = None,
     callback_url: str | None = None,
+    outputs: list[str] | None = None,
 ) -> PresignedUpload:
     """A task AWAITING_UPLOAD and a presigned POST whose policy caps the size at S3; the bucket
     notification queues the task once the object exists (or, with `run_at`, schedules it: the
@@ -159,7 +161,7 @@ def presign_upload(
     if declared_size is not None:
         check_s3_upload_size(declared_size, config.max_upload_bytes)
     task = _upload_task(requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now)
-    task = replace(task, notify=notify, callback_url=callback_url)
+    task = replace(task, notify=notify, callback_url=callback_url, outputs=outputs or None)
     if run_at is not None:
         task = replace(task, run_at=isoformat(run_at))
     tasks.create(task)

@@ -20,6 +20,7 @@ TRIGGER_QUEUES = {
     "dead-letter": "DlqUrl",
     "mailer": "MailQueueUrl",
     "webhook": "WebhookQueueUrl",
+    "export": "ExportQueueUrl",
 }
 
 
