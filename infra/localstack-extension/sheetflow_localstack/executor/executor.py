@@ -39,6 +39,7 @@ from sheetflow_localstack.executor.environment_process import (
     InvocationTimeoutError,
     to_json_bytes,
 )
+from sheetflow_localstack.payload_limits import response_too_large_error
 
 LOG = logging.getLogger(__name__)
 
@@ -226,11 +227,19 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         # The first invocation of a runtime reports its initialisation, as a cold start in AWS does.
         init_logs = process.init_logs if output.first else ""
         init_ms = process.init_ms if output.first else None
+        response = output.payload.encode()
+        body = output.logs
+        is_error = not output.ok
+        if too_large := response_too_large_error(len(response)):
+            # AWS's runtime API refuses the result; the caller gets this error instead.
+            response = json.dumps(too_large).encode()
+            is_error = True
+            body = _with_line(body, f"{too_large['errorType']}: {too_large['errorMessage']}")
         return InvocationResult(
             request_id=request_id,
-            payload=output.payload.encode(),
-            is_error=not output.ok,
-            logs=init_logs + self._framed(request_id, output.logs, output, init_ms=init_ms),
+            payload=response,
+            is_error=is_error,
+            logs=init_logs + self._framed(request_id, body, output, init_ms=init_ms),
         )
 
     def _running_process(self) -> EnvironmentProcess:
@@ -286,6 +295,12 @@ class LocalRuntimeExecutor(RuntimeExecutor):
 
     def get_logs(self) -> str:
         return self._process.logs.history() if self._process else ""
+
+
+def _with_line(text: str, line: str) -> str:
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return f"{text}{line}\n"
 
 
 def _timestamp() -> str:
