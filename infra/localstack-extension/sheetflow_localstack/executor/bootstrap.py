@@ -155,6 +155,10 @@ def load_handler(code_dir: str, handler_spec: str) -> Any:
         raise LambdaRuntimeError(
             "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {error}"
         ) from error
+    except SyntaxError as error:
+        raise LambdaRuntimeError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {error}"
+        ) from error
     handler = getattr(module, function_name, None)
     if handler is None:
         raise LambdaRuntimeError(

@@ -30,6 +30,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
+from sheetflow_localstack.executor.code_watch import CodeWatch
 from sheetflow_localstack.executor.environment_process import (
     BOOTSTRAP_SCRIPT,
     EnvironmentExitedError,
@@ -66,8 +67,6 @@ def unsupported_reason(function_version: FunctionVersion) -> str | None:
             f"runtime {runtime} is not available locally; "
             f"the local executor runs {', '.join(SUPPORTED_RUNTIMES)}"
         )
-    if function_config.layers:
-        return "layers are not supported by the local executor; package dependencies with the code"
     if not interpreter_for(runtime).exists():
         return (
             f"no interpreter for {runtime} at {interpreter_for(runtime)}; "
@@ -86,6 +85,10 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         # after a timeout from racing a stop.
         self._lock = threading.Lock()
         self._stopped = False
+        self._code_watch = CodeWatch(
+            [self._code_dir()] if function_version.config.code.is_hot_reloading() else [],
+            [path for path, hot in self._layer_dirs() if hot],
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -95,6 +98,8 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         if reason:
             raise LambdaRuntimeException(reason)
         function_version.config.code.prepare_for_execution()
+        for layer in function_version.config.layers:
+            layer.code.prepare_for_execution()
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:
@@ -130,6 +135,8 @@ class LocalRuntimeExecutor(RuntimeExecutor):
 
     def _spawn(self) -> EnvironmentProcess:
         self._scratch_dir.mkdir(parents=True, exist_ok=True)
+        # Before the runtime imports anything: a save during its start shows at the next invoke.
+        self._code_watch.mark()
         return EnvironmentProcess.spawn(
             interpreter=interpreter_for(str(self.function_version.config.runtime)),
             code_dir=self._code_dir(),
@@ -139,6 +146,22 @@ class LocalRuntimeExecutor(RuntimeExecutor):
 
     def _code_dir(self) -> Path:
         return Path(self.function_version.config.code.get_unzipped_code_location())
+
+    def _layer_dirs(self) -> list[tuple[Path, bool]]:
+        """Each layer's folder (AWS's /opt) in the function's order, and whether it hot-reloads."""
+        return [
+            (Path(layer.code.get_unzipped_code_location()), layer.code.is_hot_reloading())
+            for layer in self.function_version.config.layers
+        ]
+
+    def _layer_python_path(self) -> str:
+        """AWS's /opt/python and its site-packages, per layer; a later layer wins, as in /opt."""
+        runtime = str(self.function_version.config.runtime)
+        entries: list[str] = []
+        for folder, _ in reversed(self._layer_dirs()):
+            entries += [str(folder / "python" / "lib" / runtime / "site-packages")]
+            entries += [str(folder / "python")]
+        return os.pathsep.join(entries)
 
     def _process_environment(self, env_vars: dict[str, Any]) -> dict[str, str]:
         """AWS's variables from LocalStack, adjusted to where things are on this host."""
@@ -155,6 +178,9 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                 "TMPDIR": str(self._scratch_dir),
             }
         )
+        if layers_path := self._layer_python_path():
+            # After the code folder (sys.path[0]), before the runtime's boto3, as in AWS.
+            environment["PYTHONPATH"] = layers_path
         # The function's own variables win, as LocalStack applied them last.
         environment.update(
             {k: str(v) for k, v in (self.function_version.config.environment or {}).items()}
@@ -248,6 +274,10 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                 "environment stopped",
                 {"errorType": "Runtime.Stopped", "errorMessage": "The environment was stopped"},
             )
+        if self._process is not None and self._code_watch.changed():
+            # Hot-reloaded code changed: the next invocation is a cold start on the new code.
+            self._process.stop()
+            self._process = None
         if self._process is None or not self._process.is_alive():
             self._process = self._spawn()
         return self._process
