@@ -47,12 +47,22 @@ def tree_fingerprint(root: Path) -> Fingerprint:
 
 
 def top_level_fingerprint(root: Path) -> Fingerprint:
-    """The entries directly in `root` (a reinstall replaces them), not their contents."""
+    """The files directly in `root` and its folders' names (a reinstall replaces them).
+
+    Folder times are left out: Python writes bytecode caches into them when it imports.
+    """
+    entries: list[tuple[str, int, int]] = []
     try:
         with os.scandir(root) as listing:
-            return tuple(sorted((e.path, e.stat().st_mtime_ns, e.stat().st_size) for e in listing))
+            for entry in listing:
+                if entry.is_dir(follow_symlinks=False):
+                    entries.append((entry.path, 0, 0))
+                else:
+                    stat = entry.stat()
+                    entries.append((entry.path, stat.st_mtime_ns, stat.st_size))
     except OSError:
         return ()
+    return tuple(sorted(entries))
 
 
 class CodeWatch:
