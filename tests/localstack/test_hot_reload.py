@@ -147,3 +147,61 @@ def test_layers_are_importable_as_from_opt_python(
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
     # When it runs, then both layers are importable and the later one wins, as in /opt
     assert invoke(lambda_client, name) == {"shared": "hot layer", "pinned": "pinned"}
+
+
+STATEFUL_APP = """
+import counter
+
+counter.IMPORTS += 1
+VERSION = {version!r}
+
+
+def handler(event, context):
+    return {{"version": VERSION, "imports": counter.IMPORTS, "label": counter.LABEL}}
+"""
+
+
+def test_a_reload_starts_from_fresh_module_state_with_hot_layers(
+    aws: AwsClientFactory, tmp_path: Path
+) -> None:
+    lambda_client = aws("lambda")
+    # Given a function in a host folder using a module from a hot-reloaded layer, whose state
+    # the function's code changes when it is imported
+    layer = tmp_path / "layer"
+    (layer / "python").mkdir(parents=True)
+    (layer / "python" / "counter.py").write_text("IMPORTS = 0\nLABEL = 'first install'\n")
+    (layer / "installed.txt").write_text("1\n")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(STATEFUL_APP.format(version="one"))
+    name = f"hot-{uuid.uuid4().hex[:10]}"
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"S3Bucket": HOT_RELOAD_BUCKET, "S3Key": str(code)},
+        Layers=[layer_arn(lambda_client, {"S3Bucket": HOT_RELOAD_BUCKET, "S3Key": str(layer)})],
+        Timeout=10,
+    )
+    try:
+        wait_for_state(lambda_client, name)
+        assert invoke(lambda_client, name) == {
+            "version": "one",
+            "imports": 1,
+            "label": "first install",
+        }
+        # When the code changes twice, then each new import sees the layer's module as new
+        for version in ("two", "three"):
+            (code / "app.py").write_text(STATEFUL_APP.format(version=version))
+            assert invoke(lambda_client, name) == {
+                "version": version,
+                "imports": 1,
+                "label": "first install",
+            }
+        # When the layer is reinstalled (its top-level files change), the new packages are used
+        (layer / "python" / "counter.py").write_text("IMPORTS = 0\nLABEL = 'second install'\n")
+        (layer / "installed.txt").write_text("2\n")
+        assert invoke(lambda_client, name)["label"] == "second install"
+    finally:
+        lambda_client.delete_function(FunctionName=name)

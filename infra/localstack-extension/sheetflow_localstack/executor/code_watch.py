@@ -71,19 +71,25 @@ class CodeWatch:
     def __init__(self, code_folders: Iterable[Path], layer_folders: Iterable[Path]) -> None:
         self._code_folders = tuple(code_folders)
         self._layer_folders = tuple(layer_folders)
-        self._taken = self._fingerprint()
+        self._code = self._code_fingerprint()
+        self._layers = self._layers_fingerprint()
 
     def __bool__(self) -> bool:
         return bool(self._code_folders or self._layer_folders)
 
-    def _fingerprint(self) -> tuple[Fingerprint, ...]:
-        return tuple(tree_fingerprint(f) for f in self._code_folders) + tuple(
-            top_level_fingerprint(f) for f in self._layer_folders
-        )
+    def _code_fingerprint(self) -> tuple[Fingerprint, ...]:
+        return tuple(tree_fingerprint(f) for f in self._code_folders)
+
+    def _layers_fingerprint(self) -> tuple[Fingerprint, ...]:
+        return tuple(top_level_fingerprint(f) for f in self._layer_folders)
 
     def mark(self) -> None:
         """Records the current state: call right before a runtime starts importing the code."""
-        self._taken = self._fingerprint()
+        self._code = self._code_fingerprint()
+        self._layers = self._layers_fingerprint()
 
-    def changed(self) -> bool:
-        return bool(self) and self._fingerprint() != self._taken
+    def code_changed(self) -> bool:
+        return bool(self._code_folders) and self._code_fingerprint() != self._code
+
+    def layers_changed(self) -> bool:
+        return bool(self._layer_folders) and self._layers_fingerprint() != self._layers

@@ -142,6 +142,7 @@ class LocalRuntimeExecutor(RuntimeExecutor):
             code_dir=self._code_dir(),
             environment=self._environment,
             startup_timeout=float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT),
+            reloadable=self.function_version.config.code.is_hot_reloading(),
         )
 
     def _code_dir(self) -> Path:
@@ -274,10 +275,18 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                 "environment stopped",
                 {"errorType": "Runtime.Stopped", "errorMessage": "The environment was stopped"},
             )
-        if self._process is not None and self._code_watch.changed():
-            # Hot-reloaded code changed: the next invocation is a cold start on the new code.
-            self._process.stop()
-            self._process = None
+        process = self._process
+        if process is not None and process.is_alive() and self._code_watch:
+            # Hot-reloaded code changed: this invocation is a cold start on the new code.
+            layers_changed = self._code_watch.layers_changed()
+            code_changed = self._code_watch.code_changed()
+            if layers_changed or (code_changed and not process.reloadable):
+                # A new interpreter: the packages a fork server preloaded were replaced.
+                process.stop()
+                self._process = None
+            elif code_changed or process.init_failed:
+                self._code_watch.mark()
+                process.reload(float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT))
         if self._process is None or not self._process.is_alive():
             self._process = self._spawn()
         return self._process
