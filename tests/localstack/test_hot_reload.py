@@ -5,6 +5,7 @@ hot-reloaded, with AWS's /opt/python layout."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -81,6 +82,25 @@ def test_a_saved_change_runs_at_the_next_invocation(
     assert second["pid"] != first["pid"]
     # And without further changes the environment stays warm
     assert invoke(lambda_client, name)["pid"] == second["pid"]
+
+
+def test_a_change_of_the_same_size_within_the_same_second_is_seen(
+    aws: AwsClientFactory, hot_function: tuple[str, Path]
+) -> None:
+    lambda_client = aws("lambda")
+    name, code = hot_function
+    source = code / "app.py"
+    assert invoke(lambda_client, name)["version"] == "one"
+    first_save = source.stat()
+    # Given a save of the same size, stamped within the same second as the previous one (what a
+    # bytecode cache cannot tell apart)
+    source.write_text(handler_source("two"))
+    assert source.stat().st_size == first_save.st_size
+    os.utime(source, ns=(first_save.st_atime_ns, first_save.st_mtime_ns + 1))
+    # Then the next invocation still runs it
+    assert invoke(lambda_client, name)["version"] == "two"
+    # And running the code leaves no bytecode cache in the function's folder
+    assert not (code / "__pycache__").exists()
 
 
 def test_a_new_module_and_a_broken_save_are_picked_up(
