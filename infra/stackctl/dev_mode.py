@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -156,7 +158,6 @@ def enter(stack_name: str, template: Path) -> list[Switched]:
         )
     lambda_client = stack.client("lambda")
     saved = _load_state(stack_name)
-    layers_by_runtime: dict[str, str] = {}
     switched: list[Switched] = []
     for logical_id, name in sorted(functions.items()):
         function = lambda_client.get_function(FunctionName=name)
@@ -171,17 +172,24 @@ def enter(stack_name: str, template: Path) -> list[Switched]:
                 "Redeploy the stack (`make deploy`) to give it its packaged code, then retry.",
             )
         runtime = function["Configuration"]["Runtime"]
-        if runtime not in layers_by_runtime:
-            layers_by_runtime[runtime] = _dependencies_layer(lambda_client, runtime)
+        switched.append(Switched(name=name, folder=folders[logical_id], runtime=runtime))
+    layers = {
+        runtime: _dependencies_layer(lambda_client, runtime)
+        for runtime in sorted({function.runtime for function in switched})
+    }
+
+    def switch(function: Switched) -> None:
+        name = function.name
         lambda_client.update_function_configuration(
-            FunctionName=name, Layers=[*saved[name].layers, layers_by_runtime[runtime]]
+            FunctionName=name, Layers=[*saved[name].layers, layers[function.runtime]]
         )
         _wait_updated(lambda_client, name)
         lambda_client.update_function_code(
-            FunctionName=name, S3Bucket=HOT_RELOAD_BUCKET, S3Key=str(folders[logical_id])
+            FunctionName=name, S3Bucket=HOT_RELOAD_BUCKET, S3Key=str(function.folder)
         )
         _wait_updated(lambda_client, name)
-        switched.append(Switched(name=name, folder=folders[logical_id], runtime=runtime))
+
+    _for_each(switch, switched)
     return switched
 
 
@@ -189,24 +197,34 @@ def leave(stack_name: str) -> list[str]:
     """Puts the packaged code and layers back; the names of the functions restored."""
     saved = _load_state(stack_name)
     lambda_client = stack.client("lambda")
-    restored: list[str] = []
-    for name, previous in sorted(saved.items()):
+
+    def restore(previous: SavedFunction) -> str | None:
+        name = previous.name
         try:
             function = lambda_client.get_function(FunctionName=name)
         except lambda_client.exceptions.ResourceNotFoundException:
-            continue  # gone (LocalStack restarted, or the stack deleted): nothing to restore
-        if _is_hot_reloading(function):
-            lambda_client.update_function_code(
-                FunctionName=name, ZipFile=Path(previous.code_zip).read_bytes()
-            )
-            _wait_updated(lambda_client, name)
-            lambda_client.update_function_configuration(FunctionName=name, Layers=previous.layers)
-            _wait_updated(lambda_client, name)
-            restored.append(name)
+            return None  # gone (LocalStack restarted, or the stack deleted): nothing to restore
+        if not _is_hot_reloading(function):
+            return None  # redeployed meanwhile: it runs packaged code already
+        lambda_client.update_function_code(
+            FunctionName=name, ZipFile=Path(previous.code_zip).read_bytes()
+        )
+        _wait_updated(lambda_client, name)
+        lambda_client.update_function_configuration(FunctionName=name, Layers=previous.layers)
+        _wait_updated(lambda_client, name)
+        return name
+
+    restored = [name for name in _for_each(restore, list(saved.values())) if name]
     for saved_zip in state_dir(stack_name).glob("*.zip"):
         saved_zip.unlink()
     _state_file(stack_name).unlink(missing_ok=True)
-    return restored
+    return sorted(restored)
+
+
+def _for_each[T, R](work: Callable[[T], R], items: list[T]) -> list[R]:
+    """Runs `work` on every item at once: each function's update waits on LocalStack, not us."""
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 def is_active(stack_name: str) -> bool:

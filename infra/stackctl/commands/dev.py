@@ -26,6 +26,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         _leave(name)
         return 0
     template = paths.project_root() / "template.yaml"
+    if not stack.is_deployed(name):
+        print(f"Stack {name!r} is not deployed yet: deploying it first …", flush=True)
+        stack.deploy(name)
     began = time.monotonic()
     stopping = threading.Event()
 
