@@ -2,7 +2,7 @@
 # process (`python -m sheetflow.worker`) for ECS, Kubernetes or any container host.
 #
 #   docker build -t sheetflow-worker .
-#   docker run --rm -e QUEUE_URL=... -e TABLE_NAME=... -e BUCKET_NAME=... -p 8080:8080 \
+#   docker run --rm -e QUEUE_URL=... -e TABLE_NAME=... -e BUCKET_NAME=... -e EVENT_BUS_NAME=... -p 8080:8080 \
 #       sheetflow-worker --concurrency 2
 #
 # Configuration is environment variables only (docs/worker.md). Stop it with SIGTERM
