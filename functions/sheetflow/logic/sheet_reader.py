@@ -1,0 +1,432 @@
+"""A streaming reader of one worksheet's XML that feeds the statistics a run of rows at a time.
+
+Why not openpyxl here: it builds a Python object per cell (about 25k rows/s), and its statistics
+then walk every cell again. This reader decompresses the part in chunks and lets regular
+expressions (C code) do the per-cell work on a whole chunk:
+
+- the chunk's *shape*: its text with cell values, formula text and row/column numbers removed.
+  Rows of a data sheet mostly repeat one shape, so each distinct shape is parsed once (by expat,
+  strictly) into a plan: which columns, cell types and styles, which cells carry a value;
+- the chunk's values (`<v>` texts) and row numbers, as flat lists.
+
+A run of rows with the same plan is then counted column by column with list slicing and C-level
+builtins (`map(float, ...)`, `min`, `max`, a left fold for the sum, so sums equal a row-by-row
+addition). Anything the fast path does not cover in a run (error values, blanks hidden in
+values, dates out of range, the header row) goes through `exact_cell`, the same conversion
+openpyxl applies, one cell at a time. Anything the plan parser does not know (inline strings,
+comments, rows without numbers, rows or cells out of order, another namespace or encoding)
+raises `Unsupported`, and the caller reads that sheet with openpyxl instead.
+
+Safety: the validation in front refuses DTDs and entity declarations; here no parser expands
+entities or fetches anything: the expressions do not interpret XML at all, and the expat parser
+used for shapes and single values refuses any DOCTYPE, entity declaration, comment or processing
+instruction and is never given an external-entity handler.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from operator import lt
+from typing import IO, Any, Protocol
+from xml.parsers import expat
+
+from openpyxl.utils.cell import column_index_from_string
+from openpyxl.utils.datetime import from_excel, from_ISO8601
+
+from sheetflow.logic.shared_strings import MAIN_NS, SharedStrings
+
+_CHUNK_BYTES = 1 << 20
+_ROOT = re.compile(r"<worksheet\b[^>]*?\sxmlns=\"" + re.escape(MAIN_NS) + '"')
+_SHEET_DATA = re.compile(r"<sheetData\s*(/?)>")
+_SHEET_DATA_END = "</sheetData>"
+# Removed from the text to get its shape: value text, formula text, digits of `r` attributes.
+# The shape of a chunk: all text between tags removed (values, inline strings, formulas), then
+# the digits of the row and column numbers. Each is one C-level pass with a literal prefix.
+_TEXT = re.compile(r">[^<]+<")
+_CELL_NUMBER = re.compile(r"(<c r=\"[A-Z]*)\d+")
+_ROW_DIGITS = re.compile(r"(<row r=\")\d+")
+# A value: the text of a <v> (or of an inline string's <t>, which the plan checks is one).
+_VALUE = re.compile(r">([^<]*)</[vt]>")
+_EMPTY_VALUE = re.compile(r"<[vt]\s*/>")
+_ROW_NUMBER = re.compile(r"<row\b[^>]*? r=\"(\d+)\"")
+_MAX_PLANS = 4096
+
+
+class Unsupported(Exception):
+    """This sheet's XML has a form the fast reader does not handle; read it with openpyxl."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    column: int
+    kind: str  # t attribute ('n' when absent)
+    style: int
+    has_value: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one shape (a piece of text ending a row) holds."""
+
+    rows: int  # row elements in the piece (self-closing rows come before the last one)
+    cells: tuple[Cell, ...]  # the last row's cells, in column order
+    slots: tuple[Cell, ...]  # the cells that carry a <v>, in document order
+
+    @property
+    def min_column(self) -> int:
+        return self.slots[0].column
+
+    @property
+    def max_column(self) -> int:
+        return self.slots[-1].column
+
+
+@dataclass(frozen=True)
+class Context:
+    shared: SharedStrings
+    epoch: dt.datetime
+    date_styles: frozenset[int]
+    timedelta_styles: frozenset[int]
+
+
+class Sink(Protocol):
+    """What the reader feeds: the statistics of one sheet (parsing.SheetStats)."""
+
+    header_row: int | None
+
+    def add_cells(self, row_number: int, cells: list[tuple[int, Any, str]]) -> None: ...
+
+    def add_run(
+        self, first_row: int, last_row: int, count: int, plan: Plan, columns: list[Any]
+    ) -> None: ...
+
+
+def read_sheet(source: IO[bytes], sink: Sink, context: Context) -> None:
+    """Feed every row of the worksheet stream to `sink`; Unsupported if openpyxl must read it."""
+    reader = _Reader(sink, context)
+    for segment in _segments(source):
+        reader.segment(segment)
+
+
+def _segments(source: IO[bytes]) -> Iterator[str]:
+    """The text inside <sheetData>, in pieces that end at a </row>."""
+    head = source.read(_CHUNK_BYTES)
+    if not _plain_utf8(head):
+        raise Unsupported("not UTF-8")
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    buffer = decoder.decode(head.removeprefix(codecs.BOM_UTF8), final=not head)
+    at_end = not head
+    root = _ROOT.search(buffer)
+    if root is None:
+        raise Unsupported("root not in the main namespace")
+    if "<!" in buffer[: root.start()]:
+        raise Unsupported("a declaration before the root: the defused parser must see it")
+    while True:
+        start = _SHEET_DATA.search(buffer, root.end())
+        if start is not None or at_end:
+            break
+        data = source.read(_CHUNK_BYTES)
+        at_end = not data
+        buffer += decoder.decode(data, final=at_end)
+    if start is None or start.group(1):
+        return  # no rows at all
+    buffer = buffer[start.end() :]
+    while True:
+        end = buffer.find(_SHEET_DATA_END)
+        if end >= 0:
+            yield buffer[:end]
+            return
+        if at_end:
+            raise Unsupported("no end of sheetData")
+        cut = buffer.rfind("</row>") + len("</row>")
+        if cut > len("</row>"):
+            yield buffer[:cut]
+            buffer = buffer[cut:]
+        data = source.read(_CHUNK_BYTES)
+        at_end = not data
+        buffer += decoder.decode(data, final=at_end)
+
+
+def _plain_utf8(head: bytes) -> bool:
+    declaration = head[: head.find(b"?>") + 2] if head.startswith(b"<?xml") else b""
+    encoding = re.search(rb"encoding=[\"']([^\"']+)", declaration)
+    return encoding is None or encoding.group(1).lower() in (b"utf-8", b"utf8")
+
+
+class _Reader:
+    def __init__(self, sink: Sink, context: Context) -> None:
+        self.sink = sink
+        self.context = context
+        self.plans: dict[str, Plan] = {}
+        self.last_row = 0
+
+    def segment(self, text: str) -> None:
+        shape = _ROW_DIGITS.sub(r"\1", _CELL_NUMBER.sub(r"\1", _TEXT.sub("><", text)))
+        pieces = shape.split("</row>")
+        values = _VALUE.findall(text)
+        numbers = list(map(int, _ROW_NUMBER.findall(text)))
+        tail = pieces.pop()  # after the last </row>: whitespace or self-closing rows
+        runs: list[tuple[Plan, int]] = []
+        previous = None
+        plan = None
+        count = 0
+        plans = self.plans
+        for piece in pieces:  # consecutive rows of one shape make a run
+            if piece == previous:
+                count += 1
+                continue
+            if plan is not None:
+                runs.append((plan, count))
+            plan = plans.get(piece)
+            if plan is None:
+                plan = self._plan(piece, closed=True)
+            previous, count = piece, 1
+        if plan is not None:
+            runs.append((plan, count))
+        if tail.strip():
+            runs.append((self._plan(tail, closed=False), 1))
+        value_at = row_at = 0
+        for plan, count in runs:
+            row_end = row_at + plan.rows * count
+            value_end = value_at + len(plan.slots) * count
+            if row_end > len(numbers) or value_end > len(values):
+                raise Unsupported("rows or values not where the shape says")
+            self._run(plan, count, numbers[row_at:row_end], values, value_at)
+            row_at, value_at = row_end, value_end
+        if row_at != len(numbers) or value_at != len(values):
+            raise Unsupported("rows or values not where the shape says")
+
+    def _plan(self, piece: str, *, closed: bool) -> Plan:
+        plan = _parse_plan(piece + "</row>" if closed else piece)
+        if len(self.plans) >= _MAX_PLANS:
+            self.plans.clear()  # a sheet of ever-new shapes: keep the cache bounded
+        self.plans[piece] = plan
+        return plan
+
+    def _run(self, plan: Plan, count: int, numbers: list[int], values: list[str], at: int) -> None:
+        if numbers:
+            if numbers[0] <= self.last_row or not all(map(lt, numbers, islice(numbers, 1, None))):
+                raise Unsupported("rows out of order")
+            self.last_row = numbers[-1]
+        if not plan.slots:
+            return  # rows without values: nothing to count
+        width = len(plan.slots)
+        data_rows = numbers[plan.rows - 1 :: plan.rows]
+        done = 0
+        while self.sink.header_row is None and done < count:
+            self._exact_row(plan, data_rows[done], values, at + done * width)
+            done += 1
+        if done == count:
+            return
+        start = at + done * width
+        end = at + count * width
+        columns = self._fast_columns(plan, values, start, end)
+        if columns is None:
+            for index in range(done, count):
+                self._exact_row(plan, data_rows[index], values, at + index * width)
+            return
+        self.sink.add_run(data_rows[done], data_rows[-1], count - done, plan, columns)
+
+    def _exact_row(self, plan: Plan, row_number: int, values: list[str], at: int) -> None:
+        cells = [
+            (slot.column, *exact_cell(slot, values[at + index], self.context))
+            for index, slot in enumerate(plan.slots)
+        ]
+        self.sink.add_cells(row_number, cells)
+
+    def _fast_columns(
+        self, plan: Plan, values: list[str], start: int, end: int
+    ) -> list[Any] | None:
+        """Per slot, what the statistics need for the run; None if a cell needs exact reading.
+
+        A number slot gives its floats; every other kind gives its cell count."""
+        width = len(plan.slots)
+        columns: list[Any] = []
+        context = self.context
+        for index, slot in enumerate(plan.slots):
+            raw = values[start + index : end : width]
+            kind = slot.kind
+            try:
+                if kind == "n":
+                    numbers = list(map(float, raw))
+                    if not math.isfinite(sum(numbers)):
+                        return None  # non-finite values are errors, or a corrupt cell
+                    if slot.style in context.date_styles:
+                        as_timedelta = slot.style in context.timedelta_styles
+                        from_excel(min(numbers), context.epoch, timedelta=as_timedelta)
+                        from_excel(max(numbers), context.epoch, timedelta=as_timedelta)
+                        columns.append(len(raw))
+                    else:
+                        columns.append(numbers)
+                elif kind == "s":
+                    empty = context.shared.empty
+                    if any(map(empty.__getitem__, map(int, raw))):
+                        return None  # an empty string is a blank cell
+                    columns.append(len(raw))
+                elif kind in ("str", "inlineStr"):
+                    if "" in raw:
+                        return None
+                    columns.append(len(raw))
+                elif kind == "b":
+                    if raw.count("0") + raw.count("1") != len(raw):
+                        return None
+                    columns.append(len(raw))
+                else:
+                    return None  # errors, ISO dates and unknown types: cell by cell
+            except (ValueError, IndexError, OverflowError):
+                return None
+        return columns
+
+
+# What a cell of a fast kind counts as in the statistics.
+FAST_KIND = {"n": "number", "s": "string", "str": "string", "inlineStr": "string", "b": "bool"}
+
+
+def fast_kind(slot: Cell, context: Context) -> str:
+    if slot.kind == "n" and slot.style in context.date_styles:
+        return "date"
+    return FAST_KIND[slot.kind]
+
+
+def exact_cell(slot: Cell, raw: str, context: Context) -> tuple[Any, str]:
+    """(value, data_type) exactly as openpyxl's read-only parser gives it with data_only."""
+    value: Any = xml_text(raw) if ("&" in raw or "\r" in raw) else raw
+    value = value or None
+    data_type = slot.kind
+    if value is None:
+        return None, data_type
+    if data_type == "n":
+        value = float(value) if ("." in value or "E" in value or "e" in value) else int(value)
+        if slot.style in context.date_styles:
+            data_type = "d"
+            try:
+                value = from_excel(
+                    value, context.epoch, timedelta=slot.style in context.timedelta_styles
+                )
+            except (OverflowError, ValueError):
+                return "#VALUE!", "e"
+    elif data_type == "s":
+        value = context.shared[int(value)]
+    elif data_type == "b":
+        value = bool(int(value))
+    elif data_type in ("str", "inlineStr"):
+        data_type = "s"
+    elif data_type == "d":
+        value = from_ISO8601(value)
+    return value, data_type
+
+
+def xml_text(raw: str) -> str:
+    """The character data of raw element text (entities resolved, line ends normalised)."""
+    parts: list[str] = []
+    parser = _strict_parser()
+    parser.CharacterDataHandler = parts.append
+    try:
+        parser.Parse(f"<v>{raw}</v>", True)
+    except expat.ExpatError as exc:  # an undefined entity, say: openpyxl's parser decides
+        raise Unsupported(f"value text not well-formed: {exc}") from exc
+    return "".join(parts)
+
+
+def _strict_parser() -> Any:
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.CommentHandler = _refuse
+    parser.ProcessingInstructionHandler = _refuse
+    parser.StartCdataSectionHandler = _refuse
+    return parser
+
+
+def _refuse(*_: object) -> None:
+    raise Unsupported("declaration, comment, CDATA or processing instruction in sheet data")
+
+
+def _parse_plan(piece: str) -> Plan:
+    rows = 0
+    cells: list[Cell] = []
+    stack: list[str] = []
+    state = {"column": 0}
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal rows, cells
+        parent = stack[-1] if stack else None
+        stack.append(name)
+        if parent is None and name == "sheetData":
+            return  # the wrapper given to the parser
+        if name == "row" and parent == "sheetData":
+            if "r" not in attributes:
+                raise Unsupported("a row without its number")
+            rows += 1
+            cells = []
+            state["column"] = 0
+        elif name == "c" and parent == "row":
+            reference = attributes.get("r")
+            column = _column(reference) if reference is not None else state["column"] + 1
+            if column <= state["column"]:
+                raise Unsupported("cells out of order")
+            state["column"] = column
+            kind = attributes.get("t", "n")
+            style = attributes.get("s", "")
+            cells.append(Cell(column, kind, int(style) if style else 0, has_value=False))
+        elif name == "v" and parent == "c" and cells[-1].kind != "inlineStr":
+            _add_value(cells, attributes, {})
+        elif name == "is" and parent == "c" and cells[-1].kind == "inlineStr" and not attributes:
+            pass
+        elif name == "t" and parent == "is":
+            _add_value(cells, attributes, {"xml:space": "preserve"})
+        elif name == "f" and parent == "c":
+            pass  # the cached value is what counts (data_only)
+        elif parent == "f":
+            raise Unsupported("markup inside a formula")
+        else:
+            raise Unsupported(f"element {name} in sheet data")
+
+    def text(data: str) -> None:
+        if stack and stack[-1] in ("v", "f", "t"):
+            return
+        if data.strip():
+            raise Unsupported("text between cells")
+
+    # A self-closing <v/> (or inline <t/>) holds nothing: blank, as openpyxl reads it, and
+    # invisible to `_VALUE`, so it is no slot either.
+    piece = _EMPTY_VALUE.sub("", piece)
+    parser = _strict_parser()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda name: stack.pop()
+    parser.CharacterDataHandler = text
+    try:
+        parser.Parse(f"<sheetData>{piece}</sheetData>", True)
+    except expat.ExpatError as exc:
+        raise Unsupported(f"shape not well-formed: {exc}") from exc
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from exc
+    slots = tuple(cell for cell in cells if cell.has_value)
+    return Plan(rows=rows, cells=tuple(cells), slots=slots)
+
+
+def _add_value(cells: list[Cell], attributes: dict[str, str], allowed: dict[str, str]) -> None:
+    """Mark the current cell as carrying a value captured by `_VALUE` (one per cell)."""
+    last = cells[-1]
+    if last.has_value or attributes not in ({}, allowed):
+        raise Unsupported("a value element of unusual form")
+    cells[-1] = Cell(last.column, last.kind, last.style, has_value=True)
+
+
+def _column(reference: str) -> int:
+    reference = reference.rstrip("0123456789")  # digits are left when r is not first
+    if not reference.isalpha() or not reference.isupper():
+        raise Unsupported(f"cell reference {reference!r}")
+    try:
+        return int(column_index_from_string(reference))
+    except ValueError as exc:
+        raise Unsupported(f"cell reference {reference!r}") from exc
