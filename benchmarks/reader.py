@@ -1,3 +1,4 @@
+# ruff: noqa: PLC0415 -- each child imports only the reader it measures: its peak is its own.
 """Readers of a 10-column sheet, measured in one run: rows/s and peak memory. Asserts nothing.
 
 - openpyxl: a bare read-only pass over every cell (values only, no statistics);
@@ -34,7 +35,7 @@ CATEGORIES = ("north", "south", "east", "west", "centre")
 
 
 def workbook_path(rows: int) -> Path:
-    """The cached workbook of `rows` data rows (plus a header) × 10 columns; written if absent."""
+    """The cached workbook of `rows` data rows (plus a header) x 10 columns; written if absent."""
     path = CACHE / f"reader-{rows}x{COLUMNS}-v1.xlsx"
     if path.exists():
         return path
@@ -100,13 +101,13 @@ def run_reader(reader: str, path: Path) -> int:
         size = path.stat().st_size
         limits = ValidationLimits(max_file_bytes=size, max_uncompressed_bytes=2 * 1024**3)
         facts = validate_workbook_file(path, limits)
-        stats = parse_workbook(path, ParseLimits())
+        workbook = parse_workbook(path, ParseLimits())
         document = result_document(
-            task_id="bench", filename=path.name, size=size, facts=facts, stats=stats
+            task_id="bench", filename=path.name, size=size, facts=facts, stats=workbook
         )
         with tempfile.TemporaryFile("w") as out:
             json.dump(document, out)
-        return stats.total_rows
+        return workbook.total_rows
     raise ValueError(f"unknown reader {reader!r}; one of {', '.join(READERS)}")
 
 

@@ -19,7 +19,7 @@ from sheetflow.logic import parsing
 from sheetflow.logic.errors import ErrorCode, PermanentError
 from sheetflow.logic.parsing import ParseLimits, openpyxl_sheet_stats, parse_workbook
 from sheetflow.logic.shared_strings import read_shared_strings
-from sheetflow.logic.sheet_reader import Unsupported, xml_text
+from sheetflow.logic.sheet_reader import UnsupportedFormError, xml_text
 
 from .xlsx_corpus import (
     DATE,
@@ -303,7 +303,7 @@ def test_shared_strings_match_openpyxl_reading(tmp_path: Path) -> None:
 def test_value_text_never_expands_entities() -> None:
     # A value text is parsed by expat with no DTD: predefined entities resolve, others refuse
     assert xml_text("a &amp; b&#10;c\r\nd") == "a & b\nc\nd"
-    with pytest.raises(Unsupported):
+    with pytest.raises(UnsupportedFormError):
         xml_text("&custom;")
 
 

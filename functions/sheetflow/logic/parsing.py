@@ -30,7 +30,7 @@ from openpyxl.xml.constants import SHARED_STRINGS
 
 from sheetflow.logic.errors import ErrorCode, PermanentError
 from sheetflow.logic.shared_strings import SharedStrings, read_shared_strings
-from sheetflow.logic.sheet_reader import Context, Plan, Unsupported, fast_kind, read_sheet
+from sheetflow.logic.sheet_reader import Context, Plan, UnsupportedFormError, fast_kind, read_sheet
 
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#REF!", "#N/A", "#VALUE!", "#NAME?", "#NUM!", "#NULL!"})
 CELL_TYPES = ("number", "string", "bool", "date", "blank", "error")
@@ -344,7 +344,7 @@ def _sheet_stats(
         with reader.archive.open(sheet.part) as source:
             read_sheet(source, stats, context)
         return stats
-    except Unsupported:
+    except UnsupportedFormError:
         # A form the streaming reader leaves to openpyxl: start this sheet again with it.
         worksheet = ReadOnlyWorksheet(reader.wb, sheet.title, sheet.part, context.shared)
         return openpyxl_sheet_stats(worksheet, limits)

@@ -33,7 +33,8 @@ MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _ROOT = re.compile(r"<sst\b[^>]*?\sxmlns=\"" + re.escape(MAIN_NS) + '"')
 # One <si>: the plain shape captured as text, any other shape captured whole.
 _SI = re.compile(
-    r"<si><t(?: xml:space=\"preserve\")?>([^<&\r]*)</t></si>|(<si\s*/>|<si(?:\s[^>]*[^/])?>.*?</si>)",
+    r"<si><t(?: xml:space=\"preserve\")?>([^<&\r]*)</t></si>"
+    r"|(<si\s*/>|<si(?:\s[^>]*[^/])?>.*?</si>)",
     re.S,
 )
 _CHUNK_BYTES = 1 << 20
@@ -85,7 +86,7 @@ def read_shared_strings(open_part: Callable[[], IO[bytes]]) -> SharedStrings:
     with open_part() as source:
         try:
             return _read_plain(source)
-        except _Unrecognised:
+        except _UnrecognisedError:
             pass
     with open_part() as source:
         strings = read_string_table(source)
@@ -100,11 +101,11 @@ def _read_plain(source: IO[bytes]) -> SharedStrings:
     decoder = codecs.getincrementaldecoder("utf-8")()
     head = source.read(_CHUNK_BYTES)
     if not _plain_utf8(head):
-        raise _Unrecognised
+        raise _UnrecognisedError
     buffer = decoder.decode(head.removeprefix(codecs.BOM_UTF8), final=not head)
     match = _ROOT.search(buffer)
     if match is None or "<!" in buffer[: match.start()]:
-        raise _Unrecognised  # another namespace, or a declaration the defused parser must see
+        raise _UnrecognisedError  # another namespace, or a declaration the defused parser must see
     buffer = buffer[match.end() :]
     while True:
         data = source.read(_CHUNK_BYTES)
@@ -123,7 +124,7 @@ def _segment_strings(segment: str) -> list[str]:
     if segment.count("<si") != len(found):
         # An <si> of a shape the expression does not know (attributes, spacing): read it all by
         # the element parser, which then decides.
-        raise _Unrecognised
+        raise _UnrecognisedError
     strings = [plain if not whole else _element_text(whole) for plain, whole in found]
     if _ESCAPED_UNDERSCORE in segment:
         strings = [text.replace(_ESCAPED_UNDERSCORE, "") for text in strings]
@@ -135,7 +136,7 @@ def _element_text(element: str) -> str:
     return str(Text.from_tree(node).content)
 
 
-class _Unrecognised(Exception):
+class _UnrecognisedError(Exception):
     """The fast path does not know this table's shape; openpyxl reads it."""
 
 

@@ -15,7 +15,7 @@ addition). Anything the fast path does not cover in a run (error values, blanks 
 values, dates out of range, the header row) goes through `exact_cell`, the same conversion
 openpyxl applies, one cell at a time. Anything the plan parser does not know (inline strings,
 comments, rows without numbers, rows or cells out of order, another namespace or encoding)
-raises `Unsupported`, and the caller reads that sheet with openpyxl instead.
+raises `UnsupportedFormError`, and the caller reads that sheet with openpyxl instead.
 
 Safety: the validation in front refuses DTDs and entity declarations; here no parser expands
 entities or fetches anything: the expressions do not interpret XML at all, and the expat parser
@@ -58,7 +58,7 @@ _ROW_NUMBER = re.compile(r"<row\b[^>]*? r=\"(\d+)\"")
 _MAX_PLANS = 4096
 
 
-class Unsupported(Exception):
+class UnsupportedFormError(Exception):
     """This sheet's XML has a form the fast reader does not handle; read it with openpyxl."""
 
 
@@ -108,7 +108,9 @@ class Sink(Protocol):
 
 
 def read_sheet(source: IO[bytes], sink: Sink, context: Context) -> None:
-    """Feed every row of the worksheet stream to `sink`; Unsupported if openpyxl must read it."""
+    """Feed every row of the worksheet stream to `sink`.
+
+    UnsupportedFormError when openpyxl must read the sheet instead (nothing is fed after it)."""
     reader = _Reader(sink, context)
     for segment in _segments(source):
         reader.segment(segment)
@@ -118,15 +120,15 @@ def _segments(source: IO[bytes]) -> Iterator[str]:
     """The text inside <sheetData>, in pieces that end at a </row>."""
     head = source.read(_CHUNK_BYTES)
     if not _plain_utf8(head):
-        raise Unsupported("not UTF-8")
+        raise UnsupportedFormError("not UTF-8")
     decoder = codecs.getincrementaldecoder("utf-8")()
     buffer = decoder.decode(head.removeprefix(codecs.BOM_UTF8), final=not head)
     at_end = not head
     root = _ROOT.search(buffer)
     if root is None:
-        raise Unsupported("root not in the main namespace")
+        raise UnsupportedFormError("root not in the main namespace")
     if "<!" in buffer[: root.start()]:
-        raise Unsupported("a declaration before the root: the defused parser must see it")
+        raise UnsupportedFormError("a declaration before the root: the defused parser must see it")
     while True:
         start = _SHEET_DATA.search(buffer, root.end())
         if start is not None or at_end:
@@ -143,7 +145,7 @@ def _segments(source: IO[bytes]) -> Iterator[str]:
             yield buffer[:end]
             return
         if at_end:
-            raise Unsupported("no end of sheetData")
+            raise UnsupportedFormError("no end of sheetData")
         cut = buffer.rfind("</row>") + len("</row>")
         if cut > len("</row>"):
             yield buffer[:cut]
@@ -196,11 +198,11 @@ class _Reader:
             row_end = row_at + plan.rows * count
             value_end = value_at + len(plan.slots) * count
             if row_end > len(numbers) or value_end > len(values):
-                raise Unsupported("rows or values not where the shape says")
+                raise UnsupportedFormError("rows or values not where the shape says")
             self._run(plan, count, numbers[row_at:row_end], values, value_at)
             row_at, value_at = row_end, value_end
         if row_at != len(numbers) or value_at != len(values):
-            raise Unsupported("rows or values not where the shape says")
+            raise UnsupportedFormError("rows or values not where the shape says")
 
     def _plan(self, piece: str, *, closed: bool) -> Plan:
         plan = _parse_plan(piece + "</row>" if closed else piece)
@@ -212,7 +214,7 @@ class _Reader:
     def _run(self, plan: Plan, count: int, numbers: list[int], values: list[str], at: int) -> None:
         if numbers:
             if numbers[0] <= self.last_row or not all(map(lt, numbers, islice(numbers, 1, None))):
-                raise Unsupported("rows out of order")
+                raise UnsupportedFormError("rows out of order")
             self.last_row = numbers[-1]
         if not plan.slots:
             return  # rows without values: nothing to count
@@ -330,7 +332,7 @@ def xml_text(raw: str) -> str:
     try:
         parser.Parse(f"<v>{raw}</v>", True)
     except expat.ExpatError as exc:  # an undefined entity, say: openpyxl's parser decides
-        raise Unsupported(f"value text not well-formed: {exc}") from exc
+        raise UnsupportedFormError(f"value text not well-formed: {exc}") from exc
     return "".join(parts)
 
 
@@ -347,37 +349,54 @@ def _strict_parser() -> Any:
     return parser
 
 
-def _refuse(*_: object) -> None:
-    raise Unsupported("declaration, comment, CDATA or processing instruction in sheet data")
+def _refuse(*_: object) -> Any:
+    raise UnsupportedFormError("a declaration, comment, CDATA or processing instruction")
 
 
 def _parse_plan(piece: str) -> Plan:
-    rows = 0
-    cells: list[Cell] = []
-    stack: list[str] = []
-    state = {"column": 0}
+    # A self-closing <v/> (or inline <t/>) holds nothing: blank, as openpyxl reads it, and
+    # invisible to `_VALUE`, so it is no slot either.
+    piece = _EMPTY_VALUE.sub("", piece)
+    builder = _PlanBuilder()
+    parser = _strict_parser()
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
+    try:
+        parser.Parse(f"<sheetData>{piece}</sheetData>", True)
+    except expat.ExpatError as exc:
+        raise UnsupportedFormError(f"shape not well-formed: {exc}") from exc
+    except ValueError as exc:
+        raise UnsupportedFormError(str(exc)) from exc
+    slots = tuple(cell for cell in builder.cells if cell.has_value)
+    return Plan(rows=builder.rows, cells=tuple(builder.cells), slots=slots)
 
-    def start(name: str, attributes: dict[str, str]) -> None:
-        nonlocal rows, cells
-        parent = stack[-1] if stack else None
-        stack.append(name)
+
+class _PlanBuilder:
+    """Expat handlers that accept only rows, cells, values, inline strings and formulas."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.cells: list[Cell] = []
+        self.stack: list[str] = []
+        self.column = 0
+
+    def end(self, _name: str) -> None:
+        self.stack.pop()
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        parent = self.stack[-1] if self.stack else None
+        self.stack.append(name)
+        cells = self.cells
         if parent is None and name == "sheetData":
             return  # the wrapper given to the parser
         if name == "row" and parent == "sheetData":
             if "r" not in attributes:
-                raise Unsupported("a row without its number")
-            rows += 1
-            cells = []
-            state["column"] = 0
+                raise UnsupportedFormError("a row without its number")
+            self.rows += 1
+            cells.clear()
+            self.column = 0
         elif name == "c" and parent == "row":
-            reference = attributes.get("r")
-            column = _column(reference) if reference is not None else state["column"] + 1
-            if column <= state["column"]:
-                raise Unsupported("cells out of order")
-            state["column"] = column
-            kind = attributes.get("t", "n")
-            style = attributes.get("s", "")
-            cells.append(Cell(column, kind, int(style) if style else 0, has_value=False))
+            self._cell(attributes)
         elif name == "v" and parent == "c" and cells[-1].kind != "inlineStr":
             _add_value(cells, attributes, {})
         elif name == "is" and parent == "c" and cells[-1].kind == "inlineStr" and not attributes:
@@ -386,47 +405,34 @@ def _parse_plan(piece: str) -> Plan:
             _add_value(cells, attributes, {"xml:space": "preserve"})
         elif name == "f" and parent == "c":
             pass  # the cached value is what counts (data_only)
-        elif parent == "f":
-            raise Unsupported("markup inside a formula")
         else:
-            raise Unsupported(f"element {name} in sheet data")
+            raise UnsupportedFormError(f"element {name} in {parent}")
 
-    def text(data: str) -> None:
-        if stack and stack[-1] in ("v", "f", "t"):
-            return
-        if data.strip():
-            raise Unsupported("text between cells")
-
-    # A self-closing <v/> (or inline <t/>) holds nothing: blank, as openpyxl reads it, and
-    # invisible to `_VALUE`, so it is no slot either.
-    piece = _EMPTY_VALUE.sub("", piece)
-    parser = _strict_parser()
-    parser.StartElementHandler = start
-    parser.EndElementHandler = lambda name: stack.pop()
-    parser.CharacterDataHandler = text
-    try:
-        parser.Parse(f"<sheetData>{piece}</sheetData>", True)
-    except expat.ExpatError as exc:
-        raise Unsupported(f"shape not well-formed: {exc}") from exc
-    except ValueError as exc:
-        raise Unsupported(str(exc)) from exc
-    slots = tuple(cell for cell in cells if cell.has_value)
-    return Plan(rows=rows, cells=tuple(cells), slots=slots)
+    def _cell(self, attributes: dict[str, str]) -> None:
+        reference = attributes.get("r")
+        column = _column(reference) if reference is not None else self.column + 1
+        if column <= self.column:
+            raise UnsupportedFormError("cells out of order")
+        self.column = column
+        style = attributes.get("s", "")
+        self.cells.append(
+            Cell(column, attributes.get("t", "n"), int(style) if style else 0, has_value=False)
+        )
 
 
 def _add_value(cells: list[Cell], attributes: dict[str, str], allowed: dict[str, str]) -> None:
     """Mark the current cell as carrying a value captured by `_VALUE` (one per cell)."""
     last = cells[-1]
     if last.has_value or attributes not in ({}, allowed):
-        raise Unsupported("a value element of unusual form")
+        raise UnsupportedFormError("a value element of unusual form")
     cells[-1] = Cell(last.column, last.kind, last.style, has_value=True)
 
 
 def _column(reference: str) -> int:
     reference = reference.rstrip("0123456789")  # digits are left when r is not first
     if not reference.isalpha() or not reference.isupper():
-        raise Unsupported(f"cell reference {reference!r}")
+        raise UnsupportedFormError(f"cell reference {reference!r}")
     try:
         return int(column_index_from_string(reference))
     except ValueError as exc:
-        raise Unsupported(f"cell reference {reference!r}") from exc
+        raise UnsupportedFormError(f"cell reference {reference!r}") from exc
