@@ -45,15 +45,15 @@ _CHUNK_BYTES = 1 << 20
 _ROOT = re.compile(r"<worksheet\b[^>]*?\sxmlns=\"" + re.escape(MAIN_NS) + '"')
 _SHEET_DATA = re.compile(r"<sheetData\s*(/?)>")
 _SHEET_DATA_END = "</sheetData>"
-# Removed from the text to get its shape: value text, formula text, digits of `r` attributes.
-# The shape of a chunk: all text between tags removed (values, inline strings, formulas), then
-# the digits of the row and column numbers. Each is one C-level pass with a literal prefix.
-_TEXT = re.compile(r">[^<]+<")
-_CELL_NUMBER = re.compile(r"(<c r=\"[A-Z]*)\d+")
-_ROW_DIGITS = re.compile(r"(<row r=\")\d+")
-# A value: the text of a <v> (or of an inline string's <t>, which the plan checks is one).
-_VALUE = re.compile(r">([^<]*)</[vt]>")
-_EMPTY_VALUE = re.compile(r"<[vt]\s*/>")
+# A chunk's shape: its text with every value (a <v>, or an inline string's <t>) replaced by an
+# empty <v></v>, formula text removed, then every digit removed (row and column numbers, style
+# numbers). Splitting on `_VALUE` yields shape pieces and values in one C-level pass; the style
+# numbers, which the shape loses, are collected from it beforehand (`_STYLE`).
+_VALUE = re.compile(r"<(?:v|t|t xml:space=\"preserve\")>([^<]*)</[vt]>")
+_FORMULA_TEXT = re.compile(r"(<f\b[^>]*>)[^<]+")
+_STYLE = re.compile(r" s=\"(\d*)\"")
+_DIGITS = b"0123456789"
+_EMPTY_VALUE = re.compile(rb"<[vt]\s*/>")
 _ROW_NUMBER = re.compile(r"<row\b[^>]*? r=\"(\d+)\"")
 _MAX_PLANS = 4096
 
@@ -66,8 +66,9 @@ class UnsupportedFormError(Exception):
 class Cell:
     column: int
     kind: str  # t attribute ('n' when absent)
-    style: int
+    style: int  # 0 without an `s` attribute, as openpyxl reads it; else set per row from styles
     has_value: bool
+    style_at: int | None = None  # index of its `s` among the piece's `s` attributes
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,18 @@ class Plan:
     """What one shape (a piece of text ending a row) holds."""
 
     rows: int  # row elements in the piece (self-closing rows come before the last one)
-    cells: tuple[Cell, ...]  # the last row's cells, in column order
-    slots: tuple[Cell, ...]  # the cells that carry a <v>, in document order
+    slots: tuple[Cell, ...]  # the last row's cells that carry a value, in column order
+    styles: int = 0  # `s` attributes in the piece (of rows and cells)
+
+    def styled(self, styles: list[str]) -> Plan:
+        """This plan with the style numbers of one row (or of a run that shares them)."""
+        slots = tuple(
+            slot
+            if slot.style_at is None
+            else Cell(slot.column, slot.kind, _style(styles[slot.style_at]), True)
+            for slot in self.slots
+        )
+        return Plan(self.rows, slots, self.styles)
 
     @property
     def min_column(self) -> int:
@@ -165,14 +176,20 @@ class _Reader:
     def __init__(self, sink: Sink, context: Context) -> None:
         self.sink = sink
         self.context = context
-        self.plans: dict[str, Plan] = {}
+        self.plans: dict[bytes, Plan] = {}
         self.last_row = 0
 
     def segment(self, text: str) -> None:
-        shape = _ROW_DIGITS.sub(r"\1", _CELL_NUMBER.sub(r"\1", _TEXT.sub("><", text)))
-        pieces = shape.split("</row>")
-        values = _VALUE.findall(text)
         numbers = list(map(int, _ROW_NUMBER.findall(text)))
+        if "<f" in text:
+            text = _FORMULA_TEXT.sub(r"\1", text)
+        parts = _VALUE.split(text)
+        values = parts[1::2]
+        shape = "<v></v>".join(parts[0::2])
+        del parts
+        styles = _STYLE.findall(shape)
+        # bytes.translate deletes in C at memory speed; str.translate does not
+        pieces = shape.encode().translate(None, _DIGITS).split(b"</row>")
         tail = pieces.pop()  # after the last </row>: whitespace or self-closing rows
         runs: list[tuple[Plan, int]] = []
         previous = None
@@ -193,25 +210,42 @@ class _Reader:
             runs.append((plan, count))
         if tail.strip():
             runs.append((self._plan(tail, closed=False), 1))
-        value_at = row_at = 0
+        value_at = row_at = style_at = 0
         for plan, count in runs:
             row_end = row_at + plan.rows * count
             value_end = value_at + len(plan.slots) * count
-            if row_end > len(numbers) or value_end > len(values):
+            style_end = style_at + plan.styles * count
+            if row_end > len(numbers) or value_end > len(values) or style_end > len(styles):
                 raise UnsupportedFormError("rows or values not where the shape says")
-            self._run(plan, count, numbers[row_at:row_end], values, value_at)
-            row_at, value_at = row_end, value_end
-        if row_at != len(numbers) or value_at != len(values):
+            self._run(
+                plan,
+                count,
+                numbers=numbers[row_at:row_end],
+                values=values,
+                at=value_at,
+                styles=styles[style_at:style_end],
+            )
+            row_at, value_at, style_at = row_end, value_end, style_end
+        if row_at != len(numbers) or value_at != len(values) or style_at != len(styles):
             raise UnsupportedFormError("rows or values not where the shape says")
 
-    def _plan(self, piece: str, *, closed: bool) -> Plan:
-        plan = _parse_plan(piece + "</row>" if closed else piece)
+    def _plan(self, piece: bytes, *, closed: bool) -> Plan:
+        plan = _parse_plan(piece + b"</row>" if closed else piece)
         if len(self.plans) >= _MAX_PLANS:
             self.plans.clear()  # a sheet of ever-new shapes: keep the cache bounded
         self.plans[piece] = plan
         return plan
 
-    def _run(self, plan: Plan, count: int, numbers: list[int], values: list[str], at: int) -> None:
+    def _run(
+        self,
+        plan: Plan,
+        count: int,
+        *,
+        numbers: list[int],
+        values: list[str],
+        at: int,
+        styles: list[str],
+    ) -> None:
         if numbers:
             if numbers[0] <= self.last_row or not all(map(lt, numbers, islice(numbers, 1, None))):
                 raise UnsupportedFormError("rows out of order")
@@ -222,20 +256,33 @@ class _Reader:
         data_rows = numbers[plan.rows - 1 :: plan.rows]
         done = 0
         while self.sink.header_row is None and done < count:
-            self._exact_row(plan, data_rows[done], values, at + done * width)
+            self._exact_row(plan, data_rows[done], values, at + done * width, styles, row=done)
             done += 1
         if done == count:
             return
-        start = at + done * width
-        end = at + count * width
-        columns = self._fast_columns(plan, values, start, end)
-        if columns is None:
-            for index in range(done, count):
-                self._exact_row(plan, data_rows[index], values, at + index * width)
-            return
-        self.sink.add_run(data_rows[done], data_rows[-1], count - done, plan, columns)
+        shared = _shared_styles(plan, styles, done)
+        if shared is not None:
+            start = at + done * width
+            end = at + count * width
+            columns = self._fast_columns(shared, values, start, end)
+            if columns is not None:
+                self.sink.add_run(data_rows[done], data_rows[-1], count - done, shared, columns)
+                return
+        for index in range(done, count):
+            self._exact_row(plan, data_rows[index], values, at + index * width, styles, row=index)
 
-    def _exact_row(self, plan: Plan, row_number: int, values: list[str], at: int) -> None:
+    def _exact_row(
+        self,
+        plan: Plan,
+        row_number: int,
+        values: list[str],
+        at: int,
+        styles: list[str],
+        *,
+        row: int,
+    ) -> None:
+        if plan.styles:
+            plan = plan.styled(styles[row * plan.styles : (row + 1) * plan.styles])
         cells = [
             (slot.column, *exact_cell(slot, values[at + index], self.context))
             for index, slot in enumerate(plan.slots)
@@ -284,6 +331,23 @@ class _Reader:
             except (ValueError, IndexError, OverflowError):
                 return None
         return columns
+
+
+def _shared_styles(plan: Plan, styles: list[str], first: int) -> Plan | None:
+    """The plan with the style numbers its rows from `first` on share; None if they differ."""
+    if not plan.styles:
+        return plan
+    width = plan.styles
+    for index in range(width):
+        column = styles[first * width + index :: width]
+        if column.count(column[0]) != len(column):
+            return None
+    return plan.styled(styles[first * width : (first + 1) * width])
+
+
+def _style(number: str) -> int:
+    # openpyxl keeps s="" as '' (no date style); -1 is in no style set either.
+    return int(number) if number else -1
 
 
 # What a cell of a fast kind counts as in the statistics.
@@ -353,22 +417,22 @@ def _refuse(*_: object) -> Any:
     raise UnsupportedFormError("a declaration, comment, CDATA or processing instruction")
 
 
-def _parse_plan(piece: str) -> Plan:
+def _parse_plan(piece: bytes) -> Plan:
     # A self-closing <v/> (or inline <t/>) holds nothing: blank, as openpyxl reads it, and
     # invisible to `_VALUE`, so it is no slot either.
-    piece = _EMPTY_VALUE.sub("", piece)
+    piece = _EMPTY_VALUE.sub(b"", piece)
     builder = _PlanBuilder()
     parser = _strict_parser()
     parser.StartElementHandler = builder.start
     parser.EndElementHandler = builder.end
     try:
-        parser.Parse(f"<sheetData>{piece}</sheetData>", True)
+        parser.Parse(b"<sheetData>" + piece + b"</sheetData>", True)
     except expat.ExpatError as exc:
         raise UnsupportedFormError(f"shape not well-formed: {exc}") from exc
     except ValueError as exc:
         raise UnsupportedFormError(str(exc)) from exc
     slots = tuple(cell for cell in builder.cells if cell.has_value)
-    return Plan(rows=builder.rows, cells=tuple(builder.cells), slots=slots)
+    return Plan(rows=builder.rows, slots=slots, styles=builder.styles)
 
 
 class _PlanBuilder:
@@ -379,6 +443,7 @@ class _PlanBuilder:
         self.cells: list[Cell] = []
         self.stack: list[str] = []
         self.column = 0
+        self.styles = 0
 
     def end(self, _name: str) -> None:
         self.stack.pop()
@@ -395,14 +460,15 @@ class _PlanBuilder:
             self.rows += 1
             cells.clear()
             self.column = 0
+            self.styles += "s" in attributes
         elif name == "c" and parent == "row":
             self._cell(attributes)
         elif name == "v" and parent == "c" and cells[-1].kind != "inlineStr":
             _add_value(cells, attributes, {})
         elif name == "is" and parent == "c" and cells[-1].kind == "inlineStr" and not attributes:
             pass
-        elif name == "t" and parent == "is":
-            _add_value(cells, attributes, {"xml:space": "preserve"})
+        elif name == "v" and parent == "is":
+            _add_value(cells, attributes, {})  # an inline <t> as the shape writes it
         elif name == "f" and parent == "c":
             pass  # the cached value is what counts (data_only)
         else:
@@ -414,10 +480,11 @@ class _PlanBuilder:
         if column <= self.column:
             raise UnsupportedFormError("cells out of order")
         self.column = column
-        style = attributes.get("s", "")
-        self.cells.append(
-            Cell(column, attributes.get("t", "n"), int(style) if style else 0, has_value=False)
-        )
+        style_at = None
+        if "s" in attributes:
+            style_at = self.styles
+            self.styles += 1
+        self.cells.append(Cell(column, attributes.get("t", "n"), 0, False, style_at))
 
 
 def _add_value(cells: list[Cell], attributes: dict[str, str], allowed: dict[str, str]) -> None:
@@ -425,7 +492,7 @@ def _add_value(cells: list[Cell], attributes: dict[str, str], allowed: dict[str,
     last = cells[-1]
     if last.has_value or attributes not in ({}, allowed):
         raise UnsupportedFormError("a value element of unusual form")
-    cells[-1] = Cell(last.column, last.kind, last.style, has_value=True)
+    cells[-1] = Cell(last.column, last.kind, last.style, True, last.style_at)
 
 
 def _column(reference: str) -> int:
