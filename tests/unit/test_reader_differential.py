@@ -241,6 +241,7 @@ def test_formula_shapes_and_cells_without_references_match(
          '<row r="2"><c r="A2"><v>2</v></c></row>', ""),
         ("cells out of order", '<row r="1"><c r="C1"><v>1</v></c><c r="A1"><v>2</v></c></row>',
          ""),
+        ("row number not first", '<row spans="1:1" r="1"><c r="A1"><v>1</v></c></row>', ""),
         ("row without a number", '<row><c r="A1"><v>1</v></c></row><row><c><v>2</v></c></row>',
          ""),
         ("namespace prefix", '<x:row r="1"><x:c r="A1"><x:v>1</x:v></x:c></x:row>', "x:"),

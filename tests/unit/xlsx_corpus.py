@@ -199,8 +199,9 @@ def random_cell(rng: random.Random, book: Book, column: int, row: int) -> str:
         index = book.string(rng.choice(("<t></t>", "<t/>", "")))
         return cell(column, row, f"<v>{index}</v>", t="s")
     if kind == "inline":
-        text = rng.choice(("inline", "", "&lt;tag&gt;", "two words"))
-        return cell(column, row, f"<is><t>{text}</t></is>", t="inlineStr")
+        text = rng.choice(("inline", "", "&lt;tag&gt;", "two words", "  padded "))
+        preserve = ' xml:space="preserve"' if text.startswith(" ") else ""
+        return cell(column, row, f"<is><t{preserve}>{text}</t></is>", t="inlineStr")
     if kind == "formula_num":
         return cell(column, row, f"<f>SUM(A1:A{row})</f><v>{rng.randint(0, 99)}</v>")
     if kind == "formula_str":

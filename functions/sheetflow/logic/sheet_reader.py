@@ -49,12 +49,15 @@ _SHEET_DATA_END = "</sheetData>"
 # empty <v></v>, formula text removed, then every digit removed (row and column numbers, style
 # numbers). Splitting on `_VALUE` yields shape pieces and values in one C-level pass; the style
 # numbers, which the shape loses, are collected from it beforehand (`_STYLE`).
-_VALUE = re.compile(r"<(?:v|t|t xml:space=\"preserve\")>([^<]*)</[vt]>")
+_VALUE = re.compile(r"<[vt]>([^<]*)</[vt]>")  # an alternation here makes it 3 times slower
+_PRESERVE = '<t xml:space="preserve">'  # written as a plain <t> first: same text for openpyxl
 _FORMULA_TEXT = re.compile(r"(<f\b[^>]*>)[^<]+")
 _STYLE = re.compile(r" s=\"(\d*)\"")
 _DIGITS = b"0123456789"
 _EMPTY_VALUE = re.compile(rb"<[vt]\s*/>")
-_ROW_NUMBER = re.compile(r"<row\b[^>]*? r=\"(\d+)\"")
+# Rows whose number is not their first attribute are not found: the count check at the end of
+# a chunk then hands the sheet to openpyxl.
+_ROW_NUMBER = re.compile(r"<row r=\"(\d+)\"")
 _MAX_PLANS = 4096
 
 
@@ -183,6 +186,8 @@ class _Reader:
         numbers = list(map(int, _ROW_NUMBER.findall(text)))
         if "<f" in text:
             text = _FORMULA_TEXT.sub(r"\1", text)
+        if _PRESERVE in text:
+            text = text.replace(_PRESERVE, "<t>")
         parts = _VALUE.split(text)
         values = parts[1::2]
         shape = "<v></v>".join(parts[0::2])
