@@ -4,18 +4,19 @@ Why not openpyxl here: it builds a Python object per cell (about 25k rows/s), an
 then walk every cell again. This reader decompresses the part in chunks and lets regular
 expressions (C code) do the per-cell work on a whole chunk:
 
-- the chunk's *shape*: its text with cell values, formula text and row/column numbers removed.
-  Rows of a data sheet mostly repeat one shape, so each distinct shape is parsed once (by expat,
-  strictly) into a plan: which columns, cell types and styles, which cells carry a value;
-- the chunk's values (`<v>` texts) and row numbers, as flat lists.
+- the chunk's *shape*: its markup with values, formula text and every digit removed. Rows of a
+  data sheet mostly repeat one shape, so each distinct shape is parsed once (by expat,
+  strictly) into a plan: which columns and cell types, which cells carry a value and a style;
+- the chunk's values (`<v>` and inline `<t>` texts), style numbers and row numbers, as flat
+  lists.
 
 A run of rows with the same plan is then counted column by column with list slicing and C-level
 builtins (`map(float, ...)`, `min`, `max`, a left fold for the sum, so sums equal a row-by-row
 addition). Anything the fast path does not cover in a run (error values, blanks hidden in
 values, dates out of range, the header row) goes through `exact_cell`, the same conversion
-openpyxl applies, one cell at a time. Anything the plan parser does not know (inline strings,
-comments, rows without numbers, rows or cells out of order, another namespace or encoding)
-raises `UnsupportedFormError`, and the caller reads that sheet with openpyxl instead.
+openpyxl applies, one cell at a time. Anything the plan parser does not know (rich inline
+strings, comments, rows without a leading number, rows or cells out of order, another namespace
+or encoding) raises `UnsupportedFormError`, and the caller reads that sheet with openpyxl.
 
 Safety: the validation in front refuses DTDs and entity declarations; here no parser expands
 entities or fetches anything: the expressions do not interpret XML at all, and the expat parser
@@ -58,7 +59,8 @@ _EMPTY_VALUE = re.compile(rb"<[vt]\s*/>")
 # Rows whose number is not their first attribute are not found: the count check at the end of
 # a chunk then hands the sheet to openpyxl.
 _ROW_NUMBER = re.compile(r"<row r=\"(\d+)\"")
-_MAX_PLANS = 4096
+# The plan cache is keyed by shape text, which a very wide row makes long: bound its bytes.
+_MAX_PLAN_BYTES = 8 * 1024 * 1024
 
 
 class UnsupportedFormError(Exception):
@@ -180,6 +182,7 @@ class _Reader:
         self.sink = sink
         self.context = context
         self.plans: dict[bytes, Plan] = {}
+        self.plan_bytes = 0
         self.last_row = 0
 
     def segment(self, text: str) -> None:
@@ -236,9 +239,11 @@ class _Reader:
 
     def _plan(self, piece: bytes, *, closed: bool) -> Plan:
         plan = _parse_plan(piece + b"</row>" if closed else piece)
-        if len(self.plans) >= _MAX_PLANS:
+        if self.plan_bytes + len(piece) > _MAX_PLAN_BYTES:
             self.plans.clear()  # a sheet of ever-new shapes: keep the cache bounded
+            self.plan_bytes = 0
         self.plans[piece] = plan
+        self.plan_bytes += len(piece)
         return plan
 
     def _run(
