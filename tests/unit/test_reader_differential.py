@@ -14,6 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from openpyxl.chart import BarChart, Reference
 
 from sheetflow.logic import parsing
 from sheetflow.logic.errors import ErrorCode, PermanentError
@@ -202,12 +203,16 @@ def test_openpyxl_written_workbook_matches(tmp_path: Path, openpyxl_calls: list[
     for row in range(1, 60):
         other.append([row, row * 0.5, f"r{row}", row % 3 == 0])
     workbook.create_sheet("Blank")
+    chart = BarChart()
+    chart.add_data(Reference(other, min_col=1, min_row=1, max_row=10))
+    workbook.create_chartsheet("Chart").add_chart(chart)
     buffer = io.BytesIO()
     workbook.save(buffer)
     path = write(tmp_path, buffer.getvalue())
     sheets = assert_same(path)
     assert openpyxl_calls == []
     assert sheets[0]["columns"]["B"]["types"]["date"] == 3
+    assert [sheet["name"] for sheet in sheets] == ["Mixed", "Other", "Blank"]  # no chartsheet
 
 
 def test_formula_shapes_and_cells_without_references_match(

@@ -255,7 +255,6 @@ class WorkbookStats:
 class _Sheet:
     title: str
     part: str  # path of its XML in the archive
-    is_chart: bool
 
 
 def parse_workbook(path: Path, limits: ParseLimits) -> WorkbookStats:
@@ -297,10 +296,12 @@ def _open_structure(path: Path) -> tuple[ExcelReader, list[_Sheet], Context]:
         for sheet, relation in reader.parser.find_sheets():
             if relation.target not in reader.valid_files:
                 continue
-            is_chart = "chartsheet" in relation.Type
-            if is_chart:
+            if "chartsheet" in relation.Type:
+                # Read as openpyxl does (a broken one fails the same way), but it has no cells
+                # and, as in openpyxl's `worksheets`, no statistics.
                 reader.read_chartsheet(sheet, relation)
-            sheets.append(_Sheet(str(sheet.name), relation.target, is_chart))
+                continue
+            sheets.append(_Sheet(str(sheet.name), relation.target))
     except BaseException:
         reader.archive.close()
         raise
@@ -338,8 +339,6 @@ def _sheet_stats(
     reader: ExcelReader, sheet: _Sheet, context: Context, limits: ParseLimits
 ) -> SheetStats:
     stats = SheetStats(name=sheet.title, limits=limits, context=context)
-    if sheet.is_chart:
-        return stats  # a chartsheet: no cells
     try:
         with reader.archive.open(sheet.part) as source:
             read_sheet(source, stats, context)
