@@ -7,7 +7,7 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo test test-unit lint bench bench-worker bench-reader worker clean
+.PHONY: help install up down status deploy demo test test-unit lint bench bench-worker bench-reader bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench-worker: deploy ## the standalone worker against python-rq on the same work
 
 bench-reader: install ## the workbook reader against openpyxl and python-calamine: rows/s, peak MB
 	@$(PYTHON) -m benchmarks.reader
+
+bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
+	@$(PYTHON) -m benchmarks.large_workbooks
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
 	@rm -rf .local/localstack .aws-sam
