@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 
+from stackctl import aws as stackctl_aws
 from stackctl import localstack
 
 AwsClientFactory = Callable[[str], Any]
@@ -27,12 +27,5 @@ def localstack_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def aws(localstack_endpoint: str) -> AwsClientFactory:
-    """boto3 clients bound to LocalStack: `aws("lambda")`."""
-    session = boto3.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-    )
-
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=localstack_endpoint)  # type: ignore[call-overload]
-
-    return client
+    """boto3 clients bound to the session's LocalStack: `aws("lambda")`."""
+    return stackctl_aws.client

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from stackctl import stack
-from stackctl.api_client import XLSX_MEDIA_TYPE, ApiClient, put_presigned
+from sheetflow.logic.task import upload_key
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from stackctl import aws
+from stackctl.api_client import ApiClient, put_presigned
 from stackctl.errors import UserFacingError
 from stackctl.stack import StackOutputs
-
-# The bucket notification only matches keys under this prefix ending in .xlsx.
-UPLOAD_PREFIX = "uploads/"
 
 
 class UploadRoute(StrEnum):
@@ -62,8 +61,8 @@ def put_into_bucket(data: bytes, filename: str, outputs: StackOutputs) -> Submit
     """A file dropped straight into the bucket. The worker takes the task id from a key shaped
     `uploads/<32 hex>/<name>`, so choosing that id here is what lets us follow the task."""
     task_id = uuid.uuid4().hex
-    key = f"{UPLOAD_PREFIX}{task_id}/{filename}"
-    stack.client("s3").put_object(
+    key = upload_key(task_id, filename)
+    aws.client("s3").put_object(
         Bucket=outputs["BucketName"], Key=key, Body=data, ContentType=XLSX_MEDIA_TYPE
     )
     return SubmittedUpload(task_id, UploadRoute.S3, filename, key)

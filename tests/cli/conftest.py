@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from stackctl import cli, paths, stack
+from stackctl import aws, cli, paths, stack
 from stackctl.errors import UserFacingError
 from stackctl.stack import StackOutputs
 from tests.support.waiting import wait_until
@@ -89,7 +89,7 @@ def on_cli_stack(cli_stack: StackOutputs, monkeypatch: pytest.MonkeyPatch) -> St
 def paused_queue_consumers(cli_stack: StackOutputs) -> Iterator[None]:
     """Disables the SQS triggers of the worker and the dead-letter function for a whole module,
     so messages stay where its tests put them; enables them again afterwards."""
-    lambda_client = stack.client("lambda")
+    lambda_client = aws.client("lambda")
     functions = [cli_stack["WorkerFunctionName"], cli_stack["DeadLetterFunctionName"]]
     mappings = [
         mapping["UUID"]

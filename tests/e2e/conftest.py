@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import requests
 
+from sheetflow.logic.task import FINISHED_STATUSES
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import stack
 from stackctl.stack import StackOutputs
 from tests.support.waiting import wait_until
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FINISHED = ("SUCCEEDED", "FAILED")
+XLSX = XLSX_MEDIA_TYPE
 E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
 
 
@@ -62,7 +63,7 @@ class Api:
         def finished() -> dict[str, Any] | None:
             # A task put straight into the bucket does not exist until the worker creates it.
             task = self.task(task_id)
-            return task if task and task["status"] in FINISHED else None
+            return task if task and task["status"] in FINISHED_STATUSES else None
 
         return wait_until(finished, timeout=timeout, what=f"task {task_id} to finish")
 
