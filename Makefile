@@ -33,10 +33,11 @@ demo: deploy ## the whole flow: sample uploads through the API and S3, results p
 worker: install ## run the standalone worker against the deployed stack's queue
 	@$(CLI) worker
 
-lint: install ## ruff, mypy, cfn-lint, sam validate --lint
+lint: install ## ruff, mypy, import contracts (lint-imports), cfn-lint, sam validate --lint
 	@$(VENV)/ruff check .
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
+	@$(VENV)/lint-imports --no-cache
 	@$(VENV)/cfn-lint template.yaml
 	@AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 .local/venvs/sam/bin/sam validate --lint \
 		--template template.yaml
