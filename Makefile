@@ -45,8 +45,8 @@ lint: install ## ruff, mypy, import contracts (lint-imports), cfn-lint, sam vali
 test: lint ## everything: lint, unit tests (moto), LocalStack integration and end-to-end tests
 	@$(VENV)/pytest
 
-test-unit: install ## unit tests only (no LocalStack)
-	@$(VENV)/pytest tests/unit
+test-unit: install ## every test that needs no LocalStack (all not marked `localstack`)
+	@$(VENV)/pytest -m "not localstack"
 
 bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
 	@$(PYTHON) -m benchmarks.platform

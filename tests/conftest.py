@@ -1,7 +1,11 @@
-"""Fixtures shared by the suites that need LocalStack.
+"""Fixtures shared by the suites that need LocalStack, and the rule that tells unit tests apart.
 
 The session starts LocalStack the way `make up` does, or reuses one that is already healthy, and
 stops it at the end only if it started it.
+
+A unit test is any test not marked `localstack`; `make test-unit` runs exactly those
+(`pytest -m "not localstack"`), wherever they live under tests/. A test that reaches LocalStack
+through a fixture gets the mark here, so a missing mark cannot slip it into the unit run.
 """
 
 from __future__ import annotations
@@ -15,6 +19,12 @@ from stackctl import aws as stackctl_aws
 from stackctl import localstack
 
 AwsClientFactory = Callable[[str], Any]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "localstack_endpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.localstack)
 
 
 @pytest.fixture(scope="session")
