@@ -7,7 +7,7 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo test test-unit lint bench bench-worker worker clean
+.PHONY: help install up down status deploy demo test test-unit lint docs bench bench-worker worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test: lint ## everything: lint, unit tests (moto), LocalStack integration and en
 
 test-unit: install ## every test that needs no LocalStack (all not marked `localstack`)
 	@$(VENV)/pytest -m "not localstack"
+
+docs: install ## regenerate the docs' parameter tables and CLI reference from template.yaml and the CLI
+	@$(PYTHON) -m stackctl.docs_sync
 
 bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
 	@$(PYTHON) -m benchmarks.platform

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-import yaml  # type: ignore[import-untyped]
 
 from sheetflow.config import ApiConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.task import Task
 from sheetflow.usecases.uploads import accept_upload
+from stackctl.template_file import load_template
 from tests.conftest import AwsClientFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,22 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 _TABLE_PROPERTIES = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
 
 
-def _any_tag(loader: Any, _suffix: str, node: Any) -> object:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
-
-
-# Reads template.yaml; CloudFormation's short-form tags (!Ref, !Sub, …) are kept as plain values.
-_TemplateLoader: Any = type("TemplateLoader", (yaml.SafeLoader,), {})
-_TemplateLoader.add_multi_constructor("!", _any_tag)
-
-
 def template_table_properties() -> dict[str, Any]:
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)
-    properties = template["Resources"]["TasksTable"]["Properties"]
+    properties = load_template()["Resources"]["TasksTable"]["Properties"]
     return {name: properties[name] for name in _TABLE_PROPERTIES}
 
 

@@ -86,7 +86,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--since",
         type=parse_duration,
-        default=parse_duration("10m"),
+        default="10m",  # argparse passes a string default through `type`
         metavar="DURATION",
         help="how far back to start, e.g. 30s, 10m, 2h (default 10m)",
     )
