@@ -54,7 +54,7 @@ from sheetflow.logic.summary import result_document
 from sheetflow.logic.task import TaskStatus, new_task, new_task_id, upload_key
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file
 from stackctl import aws, localstack, paths
-from tests.worker.harness import (
+from tests.support.worker import (
     Pipeline,
     WorkerProcess,
     create_pipeline,

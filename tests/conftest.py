@@ -10,15 +10,13 @@ through a fixture gets the mark here, so a missing mark cannot slip it into the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from stackctl import aws as stackctl_aws
 from stackctl import localstack
-
-AwsClientFactory = Callable[[str], Any]
+from tests.support.aws import AwsClientFactory
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,10 @@ import pytest
 from stackctl import aws, cli, paths, stack
 from stackctl.errors import UserFacingError
 from stackctl.stack import StackOutputs
+from tests.support.cli import CLI_TEST_STACK, CliResult, CliRunner
 from tests.support.waiting import wait_until
 
-CLI_TEST_STACK = "sheetflow-cli-test"
 POLLER_SETTLE_SECONDS = 2.5
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-CliRunner = Callable[..., CliResult]
 
 
 def deployed_code_fingerprint() -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from stackctl import paths, samples
 from stackctl.stack import StackOutputs
-from tests.cli.conftest import CLI_TEST_STACK, CliResult, CliRunner
+from tests.support.cli import CLI_TEST_STACK, CliResult, CliRunner
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack

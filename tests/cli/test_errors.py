@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stackctl import paths
-from tests.cli.conftest import CliRunner
+from tests.support.cli import CliRunner
 
 CLI = paths.venv("dev") / "bin" / "sheetflow"
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"

@@ -14,8 +14,8 @@ import pytest
 from stackctl import aws, samples
 from stackctl.redriving import move_by_hand
 from stackctl.stack import StackOutputs
-from tests.cli.conftest import CliRunner
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
+from tests.support.cli import CliRunner
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.usefixtures("paused_queue_consumers")]

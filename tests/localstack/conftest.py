@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import AwsClientFactory
-from tests.support.lambda_zip import zip_of
-
-SOURCES = Path(__file__).with_name("lambda_sources")
-ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-
-FunctionFactory = Callable[..., str]
-
-
-def source_zip(module: str) -> bytes:
-    return zip_of({f"{module}.py": (SOURCES / f"{module}.py").read_text()})
-
-
-def probe_zip() -> bytes:
-    return source_zip("probe")
+from tests.support.aws import AwsClientFactory
+from tests.support.lambdas import ROLE, FunctionFactory, probe_zip
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -70,8 +57,6 @@ def create_function(aws: AwsClientFactory) -> Iterator[FunctionFactory]:
 
 
 def wait_for_state(lambda_client: Any, name: str) -> str:
-    from tests.support.waiting import wait_until
-
     def settled() -> str | None:
         state = lambda_client.get_function(FunctionName=name)["Configuration"]["State"]
         return state if state in ("Active", "Failed") else None
@@ -92,8 +77,3 @@ def record_table(aws: AwsClientFactory) -> Iterator[str]:
     )
     yield name
     dynamodb.delete_table(TableName=name)
-
-
-def recorded(aws: AwsClientFactory, table: str) -> list[dict[str, Any]]:
-    items = aws("dynamodb").scan(TableName=table)["Items"]
-    return [{key: next(iter(value.values())) for key, value in item.items()} for item in items]

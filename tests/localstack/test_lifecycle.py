@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from stackctl import aws, paths
-from tests.localstack.conftest import ROLE, probe_zip
+from tests.support.lambdas import ROLE, probe_zip
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack
