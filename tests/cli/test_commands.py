@@ -136,10 +136,16 @@ def test_logs_show_the_workers_lines(
     match = TASK_LINE.search(uploaded.out)
     assert uploaded.code == 0 and match
 
-    # When the worker's logs are read, Then they show its processing of that task
+    # When the worker's logs are read, Then they show its outcome line for that task, with the
+    # task id as the line's correlation id and the outcome field (not a message's wording)
     def processing_logged() -> CliResult | None:
         result = run_cli("logs", "worker", "--since", "5m")
-        return result if f"Processing task [{match.group(1)}]" in result.out else None
+        outcome_lines = [
+            line
+            for line in result.out.splitlines()
+            if f"[{match.group(1)}]" in line and " outcome=SUCCEEDED" in line
+        ]
+        return result if outcome_lines else None
 
     found = wait_until(processing_logged, timeout=30, what="the worker's log lines")
     assert found.code == 0
