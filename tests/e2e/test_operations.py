@@ -13,6 +13,7 @@ from boto3.dynamodb.types import TypeSerializer
 from sheetflow.dal.tasks import task_to_item
 from sheetflow.logic.task import TaskStatus, new_task, result_key, upload_key
 from stackctl import paths, samples
+from stackctl.function_names import function_name, function_of_event_file
 from stackctl.stack import StackOutputs
 from tests.support.aws import AwsClientFactory
 from tests.support.e2e import Api, FunctionSettings, wait_queue_drained
@@ -99,19 +100,8 @@ def test_health_reports_a_missing_dependency_with_503(
     assert api.health().status_code == 200
 
 
-FUNCTION_OF_EVENT_PREFIX = {
-    "api-": "ApiFunctionName",
-    "worker-": "WorkerFunctionName",
-    "dead-letter-": "DeadLetterFunctionName",
-    "cleanup-": "CleanupFunctionName",
-}
-
-
 def function_for(event_file: Path, outputs: StackOutputs) -> str:
-    for prefix, output in FUNCTION_OF_EVENT_PREFIX.items():
-        if event_file.name.startswith(prefix):
-            return outputs[output]
-    raise AssertionError(f"no function is known for {event_file.name}")
+    return function_name(outputs, function_of_event_file(event_file))
 
 
 @pytest.mark.parametrize("event_file", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
