@@ -4,35 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-from sheetflow.config import ConfigError
+from sheetflow.config import ConfigError, StandaloneConfig
 from sheetflow.worker.health import ConsumerState, assess_liveness
-from sheetflow.worker.settings import StandaloneSettings
 from sheetflow.worker.supervisor import Supervisor
 
 REQUIRED = {"QUEUE_URL": "http://queue", "TABLE_NAME": "tasks", "BUCKET_NAME": "uploads"}
 
 
 def test_defaults_and_processing_settings_come_from_the_environment() -> None:
-    settings = StandaloneSettings.from_env({**REQUIRED, "RESULTS_BUCKET": "results"})
+    settings = StandaloneConfig.from_env({**REQUIRED, "RESULTS_BUCKET": "results"})
     assert (settings.concurrency, settings.health_port, settings.receive_batch) == (1, 0, 10)
     assert (settings.wait_seconds, settings.visibility_seconds) == (20, 60)
-    processing = settings.worker_settings()
-    assert (processing.uploads_bucket, processing.results_bucket) == ("uploads", "results")
-    assert processing.lease_seconds == settings.lease_seconds == 30
+    assert (settings.worker.bucket_name, settings.worker.results_bucket) == ("uploads", "results")
+    assert settings.lease_seconds == 30
 
 
 def test_lease_lapses_before_a_dead_workers_message_reappears() -> None:
     # The message reappears one visibility timeout after the last heartbeat; the lease, set at
     # most one heartbeat interval later, must have lapsed by then.
     for visibility in (2, 3, 7, 60, 720):
-        settings = StandaloneSettings.from_env(
+        settings = StandaloneConfig.from_env(
             {**REQUIRED, "WORKER_VISIBILITY_SECONDS": str(visibility)}
         )
         assert settings.heartbeat_seconds + settings.lease_seconds < visibility
 
 
 def test_flags_override_the_environment_within_the_same_bounds() -> None:
-    settings = StandaloneSettings.from_env({**REQUIRED, "WORKER_CONCURRENCY": "4"})
+    settings = StandaloneConfig.from_env({**REQUIRED, "WORKER_CONCURRENCY": "4"})
     assert settings.with_overrides(concurrency=2, health_port=8080).concurrency == 2
     with pytest.raises(ConfigError, match="--concurrency must be between 1 and 64, not 0"):
         settings.with_overrides(concurrency=0)
@@ -50,7 +48,7 @@ def test_bad_values_are_refused_with_the_variable_named(
     name: str, value: str, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=f"{name} .*{message}"):
-        StandaloneSettings.from_env({**REQUIRED, name: value})
+        StandaloneConfig.from_env({**REQUIRED, name: value})
 
 
 def consumer(last_poll: float, busy_since: float = 0.0, alive: bool = True) -> ConsumerState:
@@ -86,7 +84,7 @@ def test_liveness_fails_on_a_stale_poll_a_dead_consumer_or_a_silent_supervisor(
 
 def test_consumers_not_started_yet_keep_the_worker_unhealthy() -> None:
     # Given a supervisor configured for two consumers that has not started them
-    settings = StandaloneSettings.from_env({**REQUIRED, "WORKER_CONCURRENCY": "2"})
+    settings = StandaloneConfig.from_env({**REQUIRED, "WORKER_CONCURRENCY": "2"})
     supervisor = Supervisor(settings)
     # Then liveness lists both slots and is unhealthy until they run
     liveness = supervisor.liveness()

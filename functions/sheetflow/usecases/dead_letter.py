@@ -12,8 +12,7 @@ from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import MessageFormatError, parse_message
-from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task
-from sheetflow.processing import task_ttl
+from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, task_ttl
 
 
 def exhausted_error(attempts: int, last_error: TaskError | None) -> TaskError:

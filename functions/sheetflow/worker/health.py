@@ -1,17 +1,75 @@
-"""Liveness of the worker, decided from what the consumers report (pure: no I/O, no clock).
+"""The standalone worker's health: what consumers report, how liveness and readiness are judged,
+and the HTTP endpoints that serve both.
 
-Healthy when the supervisor's loop is ticking and every consumer process is alive and either
-busy with a message or has completed a poll recently (a long poll lasts at most 20 s, so a
-stale poll means the loop is stuck or the queue unreachable).
+- Consumers report into a `StatusBoard` in shared memory: the time of their last completed poll
+  and since when they have been busy with a message (0 when idle).
+- Liveness (`assess_liveness`, pure: no I/O, no clock): healthy when the supervisor's loop is
+  ticking and every consumer process is alive and either busy with a message or has completed a
+  poll recently (a long poll lasts at most 20 s, so a stale poll means the loop is stuck or the
+  queue unreachable).
+- Readiness (`assess_readiness`): the queue, the task table and the buckets answer right now.
+- `HealthServer`, on a daemon thread of the supervisor: GET /healthz is liveness (200 or 503),
+  for restart decisions; GET /readyz is readiness, for traffic and rollout decisions.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.context import SpawnContext
+from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
 from typing import Any
+
+from sheetflow.config import StandaloneConfig
+from sheetflow.dal import queues, storage
+from sheetflow.dal.tasks import TaskRepository
+from sheetflow.usecases.health import probe_dependency
 
 # The supervisor ticks every 0.2 s; allow for a busy machine.
 SUPERVISOR_STALE_SECONDS = 10.0
+_FIELDS = 2  # per consumer slot: last_poll, busy_since (epoch seconds)
+
+Probe = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class StatusBoard:
+    """What each consumer process reports to the supervisor, in shared memory."""
+
+    def __init__(self, values: SynchronizedArray[float], supervisor_tick: Synchronized[float]):
+        self._values = values
+        self._tick = supervisor_tick
+
+    @classmethod
+    def create(cls, context: SpawnContext, slots: int) -> StatusBoard:
+        return cls(context.Array("d", slots * _FIELDS), context.Value("d", time.time()))
+
+    def reset(self, slot: int) -> None:
+        """A (re)started consumer counts as having just polled."""
+        self._values[slot * _FIELDS] = time.time()
+        self._values[slot * _FIELDS + 1] = 0.0
+
+    def record_poll(self, slot: int) -> None:
+        self._values[slot * _FIELDS] = time.time()
+
+    def set_busy(self, slot: int, busy: bool) -> None:
+        self._values[slot * _FIELDS + 1] = time.time() if busy else 0.0
+
+    def last_poll(self, slot: int) -> float:
+        return float(self._values[slot * _FIELDS])
+
+    def busy_since(self, slot: int) -> float:
+        return float(self._values[slot * _FIELDS + 1])
+
+    def tick(self) -> None:
+        self._tick.value = time.time()
+
+    @property
+    def last_tick(self) -> float:
+        return float(self._tick.value)
 
 
 @dataclass(frozen=True)
@@ -62,3 +120,65 @@ def assess_liveness(
             "consumers": reports,
         },
     )
+
+
+def assess_readiness(config: StandaloneConfig) -> tuple[bool, dict[str, Any]]:
+    worker = config.worker
+    checks = {
+        "queue": probe_dependency(lambda: queues.depth(worker.queue_url)),
+        "table": probe_dependency(TaskRepository(worker.table_name).check_reachable),
+        "bucket": probe_dependency(lambda: storage.bucket_reachable(worker.bucket_name)),
+    }
+    if worker.results_bucket != worker.bucket_name:
+        checks["results_bucket"] = probe_dependency(
+            lambda: storage.bucket_reachable(worker.results_bucket)
+        )
+    ready = all(check["ok"] for check in checks.values())
+    return ready, {"status": "ready" if ready else "not ready", "checks": checks}
+
+
+class HealthServer:
+    def __init__(self, port: int, liveness: Probe, readiness: Probe) -> None:
+        # Readiness calls AWS; one at a time keeps a burst of probes from piling up calls.
+        readiness_lock = threading.Lock()
+
+        def ready() -> tuple[bool, dict[str, Any]]:
+            with readiness_lock:
+                return readiness()
+
+        routes: dict[str, Probe] = {"/healthz": liveness, "/readyz": ready}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                probe = routes.get(self.path.split("?", 1)[0])
+                if probe is None:
+                    self._answer(404, {"error": f"no such path {self.path}"})
+                    return
+                ok, document = probe()
+                self._answer(200 if ok else 503, document)
+
+            def _answer(self, status: int, document: dict[str, Any]) -> None:
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # probes every few seconds would drown the worker's own log
+
+        # All interfaces: container orchestrators probe from outside the container.
+        self._server = ThreadingHTTPServer(("", port), Handler)
+        self._server.daemon_threads = True
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, name="health", daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -24,14 +24,17 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from sheetflow.config import StandaloneConfig
 from sheetflow.observability import logger
 from sheetflow.worker.consumer import consumer_main
-from sheetflow.worker.health import ConsumerState, Liveness, assess_liveness
-from sheetflow.worker.health_server import HealthServer
-from sheetflow.worker.preflight import StartupError
-from sheetflow.worker.readiness import assess_readiness
-from sheetflow.worker.settings import StandaloneSettings
-from sheetflow.worker.status import StatusBoard
+from sheetflow.worker.health import (
+    ConsumerState,
+    HealthServer,
+    Liveness,
+    StatusBoard,
+    assess_liveness,
+    assess_readiness,
+)
 
 _TICK_SECONDS = 0.2
 # A consumer that dies sooner than this after starting is restarted only after this pause.
@@ -40,6 +43,10 @@ _RESTART_PAUSE_SECONDS = 1.0
 # (bad configuration, a bug): the worker exits rather than crash-loop behind a healthy facade.
 _CRASH_LOOP_LIMIT = 5
 _QUICK_DEATH_SECONDS = 60.0
+
+
+class StartupError(RuntimeError):
+    """The worker cannot start; the message says why and what to do."""
 
 
 @dataclass
@@ -51,11 +58,11 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, settings: StandaloneSettings) -> None:
-        self._settings = settings
+    def __init__(self, config: StandaloneConfig) -> None:
+        self._config = config
         # Spawn, not fork: the supervisor runs threads (health server) and holds SDK clients.
         self._context = multiprocessing.get_context("spawn")
-        self._board = StatusBoard.create(self._context, settings.concurrency)
+        self._board = StatusBoard.create(self._context, config.concurrency)
         self._stop_request = self._context.Event()
         self._slots: dict[int, _Slot] = {}
         self._signals: list[int] = []
@@ -64,14 +71,14 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         server = self._start_health_server()
-        for slot in range(self._settings.concurrency):
+        for slot in range(self._config.concurrency):
             self._start(slot)
         logger.info(
             "Worker started",
             extra={
-                "queue_url": self._settings.queue_url,
-                "concurrency": self._settings.concurrency,
-                "visibility_seconds": self._settings.visibility_seconds,
+                "queue_url": self._config.queue_url,
+                "concurrency": self._config.concurrency,
+                "visibility_seconds": self._config.visibility_seconds,
                 "health_port": server.port if server else None,
                 "pid": os.getpid(),
             },
@@ -86,17 +93,17 @@ class Supervisor:
         self._signals.append(signum)
 
     def _start_health_server(self) -> HealthServer | None:
-        if not self._settings.health_port:
+        if not self._config.health_port:
             return None
         try:
             server = HealthServer(
-                self._settings.health_port,
+                self._config.health_port,
                 liveness=lambda: _as_probe(self.liveness()),
-                readiness=lambda: assess_readiness(self._settings),
+                readiness=lambda: assess_readiness(self._config),
             )
         except OSError as exc:
             raise StartupError(
-                f"cannot serve health checks on port {self._settings.health_port}: {exc.strerror}"
+                f"cannot serve health checks on port {self._config.health_port}: {exc.strerror}"
             ) from None
         server.start()
         return server
@@ -106,7 +113,7 @@ class Supervisor:
         self._board.reset(slot)
         process = self._context.Process(
             target=consumer_main,
-            args=(self._settings, self._board, slot, self._stop_request, os.getpid()),
+            args=(self._config, self._board, slot, self._stop_request, os.getpid()),
             name=f"sheetflow-consumer-{slot}",
         )
         process.start()
@@ -130,11 +137,11 @@ class Supervisor:
                 logger.warning("Second signal: stopped at once; unfinished messages will reappear")
                 return 128 + self._signals[-1]
             if self._signals and stop_deadline is None:
-                stop_deadline = time.monotonic() + self._settings.grace_seconds
+                stop_deadline = time.monotonic() + self._config.grace_seconds
                 self._stop_request.set()
                 logger.info(
                     "Stopping: finishing messages in hand",
-                    extra={"grace_seconds": self._settings.grace_seconds},
+                    extra={"grace_seconds": self._config.grace_seconds},
                 )
             if stop_deadline is None:
                 if not self._restart_dead():
@@ -180,21 +187,20 @@ class Supervisor:
         # Every configured slot counts, started or not: the health server answers while the
         # consumers are still being started, and a missing one must not look healthy.
         consumers = []
-        for index in range(self._settings.concurrency):
+        for index in range(self._config.concurrency):
             slot = self._slots.get(index)
-            report = self._board.report(index)
             consumers.append(
                 ConsumerState(
                     slot=index,
                     pid=slot.process.pid if slot else None,
                     alive=slot.process.is_alive() if slot else False,
-                    last_poll=report.last_poll,
-                    busy_since=report.busy_since,
+                    last_poll=self._board.last_poll(index),
+                    busy_since=self._board.busy_since(index),
                     restarts=slot.restarts if slot else 0,
                 )
             )
         return assess_liveness(
-            time.time(), self._board.last_tick, consumers, self._settings.health_stale_seconds
+            time.time(), self._board.last_tick, consumers, self._config.health_stale_seconds
         )
 
 
