@@ -138,8 +138,11 @@ class StandaloneConfig:
     visibility_seconds: int
     grace_seconds: int
     health_port: int
-    # /healthz turns 503 when an idle consumer has not completed a poll for this long.
-    health_stale_seconds: int
+    # Slack before a consumer counts as hung: idle, no poll completed for the long-poll time plus
+    # this; busy, no heartbeat tick for the heartbeat interval plus this.
+    health_margin_seconds: int
+    # Interval of the one-line status log (counts of processed, failed, retried, held); 0: none.
+    status_log_seconds: int
     receive_batch: int
     wait_seconds: int
     metrics_namespace: str
@@ -171,7 +174,10 @@ class StandaloneConfig:
             visibility_seconds=integer_setting(env, "WORKER_VISIBILITY_SECONDS", 60, 2, 43_200),
             grace_seconds=integer_setting(env, "WORKER_GRACE_SECONDS", 30, 0, 3_600),
             health_port=integer_setting(env, "WORKER_HEALTH_PORT", 0, 0, 65_535),
-            health_stale_seconds=integer_setting(env, "WORKER_HEALTH_STALE_SECONDS", 60, 1, 86_400),
+            health_margin_seconds=integer_setting(
+                env, "WORKER_HEALTH_MARGIN_SECONDS", 10, 1, 3_600
+            ),
+            status_log_seconds=integer_setting(env, "WORKER_STATUS_LOG_SECONDS", 60, 0, 86_400),
             receive_batch=integer_setting(env, "WORKER_RECEIVE_BATCH", MAX_RECEIVE_BATCH, 1, 10),
             wait_seconds=integer_setting(env, "WORKER_WAIT_SECONDS", MAX_WAIT_SECONDS, 0, 20),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Sheetflow",

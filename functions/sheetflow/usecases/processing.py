@@ -33,7 +33,7 @@ from sheetflow.logic.errors import ErrorCode, PermanentError, TransientError
 from sheetflow.logic.messages import MessageFormatError, ObjectJob, parse_message
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.summary import result_document, task_summary
-from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, result_key, task_ttl
+from sheetflow.logic.task import Task, TaskError, TaskStatus, result_key
 from sheetflow.logic.validation import check_size, validate_workbook_file
 
 logger = Logger(child=True)
@@ -169,7 +169,7 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
             # it already claimed. False when it exists (a presigned upload, a duplicate).
             moment = delivery.now()
             created = replace(
-                _task_for_object(job, delivery.config, moment),
+                job.new_task(TaskStatus.PROCESSING, moment, delivery.config.retention_hours),
                 attempts=1,
                 lease_until=delivery.lease_until(moment),
             )
@@ -199,20 +199,6 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
     if claimed is None:
         return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="another delivery claimed it")
     return claimed
-
-
-def _task_for_object(job: ObjectJob, config: WorkerConfig, moment: datetime) -> Task:
-    """A new task record, claimed, for an object that arrived without one."""
-    return new_task(
-        task_id=job.task_id,
-        status=TaskStatus.PROCESSING,
-        bucket=job.bucket,
-        key=job.key,
-        filename=job.filename,
-        now=moment,
-        ttl=task_ttl(config.retention_hours),
-        size=job.size,
-    )
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from sheetflow.logic.errors import TransientError
 from sheetflow.observability import log_outcomes, logger, record_metrics
 from sheetflow.usecases.processing import (
     Outcome,
+    OutcomeKind,
     RetryLaterError,
     process_message,
     schedule_retry,
@@ -70,6 +71,7 @@ class Consumer:
             interval_seconds=config.heartbeat_seconds,
             visibility_seconds=config.visibility_seconds,
             lease_seconds=config.lease_seconds,
+            on_tick=lambda: board.record_beat(slot),
         )
 
     def run(self) -> None:
@@ -81,6 +83,7 @@ class Consumer:
                 if messages is None:
                     break
                 self._inflight.hold(messages)
+                self._board.set_held(self._slot, len(messages))
                 self._work_through(messages)
         finally:
             self._heartbeat.stop()
@@ -116,6 +119,7 @@ class Consumer:
                 self._handle(message)
             finally:
                 self._board.set_busy(self._slot, False)
+                self._board.set_held(self._slot, len(self._inflight.held()))
 
     def _handle(self, message: ReceivedMessage) -> None:
         self._inflight.start(message)
@@ -149,6 +153,11 @@ class Consumer:
             # Redelivered later, it finds the task finished and is consumed as a duplicate.
             logger.warning("Could not delete a processed message", extra={"reason": exc.message})
         record_metrics(self._metrics, outcomes)
+        self._board.count(
+            self._slot,
+            processed=sum(outcome.kind is OutcomeKind.SUCCEEDED for outcome in outcomes),
+            failed=sum(outcome.kind is OutcomeKind.FAILED for outcome in outcomes),
+        )
         log_outcomes(
             outcomes,
             message_id=message.message_id,
@@ -157,6 +166,7 @@ class Consumer:
         )
 
     def _retry_later(self, message: ReceivedMessage, retry: RetryLaterError) -> None:
+        self._board.count(self._slot, retried=1)
         schedule_retry(self._config.queue_url, message.receipt_handle, retry, self._metrics)
 
     def _hand_back(self, messages: list[ReceivedMessage]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -106,8 +106,10 @@ class Heartbeat:
         interval_seconds: float,
         visibility_seconds: int,
         lease_seconds: int,
+        on_tick: Callable[[], None],
     ) -> None:
         self._queue_url = queue_url
+        self._on_tick = on_tick
         self._inflight = inflight
         self._tasks = tasks
         self._interval = interval_seconds
@@ -125,6 +127,8 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stopped.wait(self._interval):
+            # A tick is a sign of life that liveness checks while a long file is processed.
+            self._on_tick()
             try:
                 self.beat()
             except Exception:  # the thread must outlive any single failure

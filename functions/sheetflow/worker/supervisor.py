@@ -28,9 +28,9 @@ from sheetflow.config import StandaloneConfig
 from sheetflow.observability import logger
 from sheetflow.worker.consumer import consumer_main
 from sheetflow.worker.health import (
-    ConsumerState,
     HealthServer,
     Liveness,
+    ProgressDeadlines,
     StatusBoard,
     assess_liveness,
     assess_readiness,
@@ -130,8 +130,12 @@ class Supervisor:
 
     def _supervise(self) -> int:
         stop_deadline: float | None = None
+        next_status = time.monotonic() + self._config.status_log_seconds
         while True:
             self._board.tick()
+            if self._config.status_log_seconds and time.monotonic() >= next_status:
+                self._log_status()
+                next_status = time.monotonic() + self._config.status_log_seconds
             if len(self._signals) >= 2:
                 self._kill_all()
                 logger.warning("Second signal: stopped at once; unfinished messages will reappear")
@@ -144,6 +148,7 @@ class Supervisor:
                     extra={"grace_seconds": self._config.grace_seconds},
                 )
             if stop_deadline is None:
+                self._replace_hung()
                 if not self._restart_dead():
                     self._kill_all()
                     logger.error("A consumer keeps dying at start; stopping the worker")
@@ -177,6 +182,46 @@ class Supervisor:
             self._start(index)
         return True
 
+    def _replace_hung(self) -> None:
+        """Kill consumers that are alive but make no progress; `_restart_dead` starts new ones.
+
+        What a hung consumer held reappears after its visibility timeout, and the task's lease
+        lapses, so another delivery processes it: nothing is lost, nothing is done twice.
+        """
+        liveness = self.liveness()
+        for index in liveness.hung:
+            slot = self._slots[index]
+            report = liveness.document["consumers"][index]
+            logger.error(
+                "Consumer hung; replacing it",
+                extra={
+                    "slot": index,
+                    "replaced_pid": slot.process.pid,
+                    "problems": liveness.document["problems"],
+                    "last_poll_age_seconds": report["last_poll_age_seconds"],
+                    "last_beat_age_seconds": report["last_beat_age_seconds"],
+                },
+            )
+            slot.process.kill()
+            slot.process.join(timeout=5)
+
+    def _log_status(self) -> None:
+        """One line with what the consumers have done so far and what they hold now."""
+        document = self.liveness().document
+        consumers = document["consumers"]
+        logger.info(
+            "Worker status",
+            extra={
+                "status": document["status"],
+                "processed": sum(c["processed"] for c in consumers),
+                "failed": sum(c["failed"] for c in consumers),
+                "retried": sum(c["retried"] for c in consumers),
+                "in_flight": sum(c["held"] for c in consumers),
+                "consumers_alive": sum(c["alive"] for c in consumers),
+                "restarts": sum(c["restarts"] for c in consumers),
+            },
+        )
+
     def _kill_all(self) -> None:
         for slot in self._alive():
             slot.process.kill()
@@ -190,18 +235,18 @@ class Supervisor:
         for index in range(self._config.concurrency):
             slot = self._slots.get(index)
             consumers.append(
-                ConsumerState(
-                    slot=index,
+                self._board.state(
+                    index,
                     pid=slot.process.pid if slot else None,
                     alive=slot.process.is_alive() if slot else False,
-                    last_poll=self._board.last_poll(index),
-                    busy_since=self._board.busy_since(index),
                     restarts=slot.restarts if slot else 0,
                 )
             )
-        return assess_liveness(
-            time.time(), self._board.last_tick, consumers, self._config.health_stale_seconds
+        margin = self._config.health_margin_seconds
+        deadlines = ProgressDeadlines(
+            poll=self._config.wait_seconds + margin, beat=self._config.heartbeat_seconds + margin
         )
+        return assess_liveness(time.time(), self._board.last_tick, consumers, deadlines)
 
 
 def _as_probe(liveness: Liveness) -> tuple[bool, dict[str, object]]:
