@@ -55,7 +55,9 @@ def slow_workbook(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def base_worker_env(endpoint: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")
+    # SHEETFLOW_PORT: `sheetflow worker` checks LocalStack's health on the project's port before
+    # it reads the stack; without it, it would look at the default port, not this session's.
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT", "SHEETFLOW_PORT")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update(
         {
