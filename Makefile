@@ -37,7 +37,7 @@ lint: install ## ruff, mypy, import contracts (lint-imports), cfn-lint, sam vali
 	@$(VENV)/ruff check .
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
-	@$(VENV)/lint-imports --no-cache
+	@$(VENV)/lint-imports --no-cache --no-logo
 	@$(VENV)/cfn-lint template.yaml
 	@AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 .local/venvs/sam/bin/sam validate --lint \
 		--template template.yaml
