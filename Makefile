@@ -7,7 +7,7 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo test test-unit lint docs bench bench-worker worker clean
+.PHONY: help install up down status deploy dev demo test test-unit lint docs bench bench-worker bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ status: install ## LocalStack's state; with the stack deployed, tasks and queue 
 
 deploy: up ## build and deploy to LocalStack (samconfig.toml's `local`; PARAMS="Name=Value ...")
 	@$(CLI) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+dev: up ## hot reload: the stack's functions run functions/ from the working tree until Ctrl-C
+	@$(CLI) dev
 
 demo: deploy ## the whole flow: sample uploads through the API and S3, results printed
 	@$(CLI) demo
@@ -57,6 +60,9 @@ bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printe
 
 bench-worker: deploy ## the standalone worker against python-rq on the same workload
 	@$(PYTHON) -m benchmarks.worker_vs_rq
+
+bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
+	@$(PYTHON) -m benchmarks.large_workbooks
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
 	@rm -rf .local/localstack .aws-sam

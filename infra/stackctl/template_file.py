@@ -6,20 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from stackctl import paths
 
 
-def _any_tag(loader: Any, _suffix: str, node: Any) -> object:
+class _TemplateLoader(yaml.SafeLoader):
+    """A safe loader that also accepts CloudFormation's short tags."""
+
+
+def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
+    return loader.construct_mapping(node)  # type: ignore[arg-type]
 
 
-_TemplateLoader: Any = type("TemplateLoader", (yaml.SafeLoader,), {})
 _TemplateLoader.add_multi_constructor("!", _any_tag)
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.aws import AwsClientFactory
-from tests.support.lambdas import ROLE, FunctionFactory, probe_zip
-from tests.support.waiting import wait_until
+from tests.support.lambdas import ROLE, FunctionFactory, probe_zip, wait_for_state
 
 
 @pytest.fixture
@@ -54,14 +52,6 @@ def create_function(aws: AwsClientFactory) -> Iterator[FunctionFactory]:
             # LocalStack cannot delete a function whose version never became Active.
             if "Unable to find version manager" not in str(error):
                 raise
-
-
-def wait_for_state(lambda_client: Any, name: str) -> str:
-    def settled() -> str | None:
-        state = lambda_client.get_function(FunctionName=name)["Configuration"]["State"]
-        return state if state in ("Active", "Failed") else None
-
-    return wait_until(settled, timeout=30, what=f"function {name} to settle")
 
 
 @pytest.fixture
