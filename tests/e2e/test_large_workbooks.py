@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from sheetflow.logic.task import upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import large_uploads, samples
 from stackctl.api_client import ApiClient
@@ -182,7 +183,9 @@ def test_a_direct_put_over_the_limit_fails_too_large_after_one_attempt(
         # Given a worker whose S3 limit is 1 MiB and a 1.5 MB workbook put straight in
         task_id = uuid.uuid4().hex
         aws("s3").put_object(
-            Bucket=outputs["BucketName"], Key=f"uploads/{task_id}/over.xlsx", Body=path.read_bytes()
+            Bucket=outputs["BucketName"],
+            Key=upload_key(task_id, "over.xlsx"),
+            Body=path.read_bytes(),
         )
         # Then its task fails with TOO_LARGE on the first attempt, naming the limit
         task = api.wait_finished(task_id)
@@ -201,7 +204,7 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     path = tmp_path / "thirty.xlsx"
     padded_workbook(path, 30_000_000)
     task_id = uuid.uuid4().hex
-    key = f"uploads/{task_id}/thirty.xlsx"
+    key = upload_key(task_id, "thirty.xlsx")
     s3 = aws("s3")
     s3.upload_file(str(path), outputs["BucketName"], key, Config=large_uploads.TRANSFER_CONFIG)
     head = s3.head_object(Bucket=outputs["BucketName"], Key=key)
@@ -212,7 +215,12 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     assert task["size"] == path.stat().st_size
     # And once the queue is empty, the worker processed it exactly once
     wait_queue_drained(aws("sqs"), outputs["QueueUrl"], timeout=60)
-    outcomes = outcomes_logged(worker_log_lines(aws, outputs["WorkerFunctionName"]), task_id)
+    # (the log reaches CloudWatch Logs after the task is SUCCEEDED: wait for the line itself)
+    outcomes = wait_until(
+        lambda: outcomes_logged(worker_log_lines(aws, outputs["WorkerFunctionName"]), task_id),
+        timeout=30,
+        what="the worker's outcome line",
+    )
     assert [outcome["outcome"] for outcome in outcomes] == ["SUCCEEDED"]
 
 
@@ -278,11 +286,19 @@ def test_a_million_row_workbook_uploaded_in_presigned_parts_succeeds_with_its_st
             pytest.approx(numbers.high),
         ), letter
     assert [(c["cell"], c["value"]) for c in sheet["errors"]["cells"]] == expected.errors
+
     # And the worker stayed within its memory size; the figures are printed for the record
-    lines = worker_log_lines(aws, worker)
-    (outcome,) = outcomes_logged(lines, started["task_id"])
-    request_id = outcome["function_request_id"]
-    peaks = [int(m.group(2)) for m in map(_REPORT.search, lines) if m and m.group(1) == request_id]
+    # (the outcome and REPORT lines reach CloudWatch Logs after the task is SUCCEEDED: wait)
+    def logged() -> tuple[list[str], dict[str, Any], list[int]] | None:
+        lines = worker_log_lines(aws, worker)
+        outcomes = outcomes_logged(lines, started["task_id"])
+        if len(outcomes) != 1:
+            return None
+        request_id = outcomes[0]["function_request_id"]
+        reports = [m for m in map(_REPORT.search, lines) if m and m.group(1) == request_id]
+        return (lines, outcomes[0], [int(m.group(2)) for m in reports]) if reports else None
+
+    _, outcome, peaks = wait_until(logged, timeout=30, what="the outcome and REPORT lines")
     memory_size = aws("lambda").get_function_configuration(FunctionName=worker)["MemorySize"]
     assert peaks and peaks[0] < memory_size, (peaks, memory_size)
     print(
