@@ -7,7 +7,7 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy dev demo test test-unit lint docs bench bench-worker bench-large worker clean
+.PHONY: help install up down status deploy dev demo test test-unit lint docs bench bench-worker bench-reader bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printe
 
 bench-worker: deploy ## the standalone worker against python-rq on the same workload
 	@$(PYTHON) -m benchmarks.worker_vs_rq
+
+bench-reader: install ## the workbook reader against openpyxl and python-calamine: rows/s, peak MB
+	@$(PYTHON) -m benchmarks.reader
 
 bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
 	@$(PYTHON) -m benchmarks.large_workbooks
