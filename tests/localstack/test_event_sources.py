@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AwsClientFactory
-from tests.localstack.conftest import FunctionFactory, recorded, source_zip
+from tests.support.aws import AwsClientFactory
+from tests.support.lambdas import FunctionFactory, recorded, source_zip
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack
