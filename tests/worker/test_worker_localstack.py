@@ -160,7 +160,7 @@ def test_sigkill_mid_file_message_returns_and_is_processed_once(
     (task,) = submit(pipeline.api_config(), slow_workbook, count=1)
     env = {**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "4"}
     killed = start_worker(env, "--concurrency", "2")
-    wait_until(lambda: processing(pipeline, task.task_id), timeout=30, what="processing")
+    wait_until(lambda: processing(pipeline, task.task_id), timeout=120, what="processing")
     consumers = wait_until(lambda: child_pids(killed.pid), timeout=5, what="consumers")
     # When it is killed outright
     killed.signal(signal.SIGKILL)
@@ -170,10 +170,10 @@ def test_sigkill_mid_file_message_returns_and_is_processed_once(
     assert current(pipeline, task.task_id).status is TaskStatus.PROCESSING
     # and after the visibility timeout another worker gets the message and processes it once
     rescuer = start_worker(env)
-    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=40, what="success")
+    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=120, what="success")
     assert current(pipeline, task.task_id).attempts == 2
     assert succeeded_per_task(killed) == Counter()
-    (only,) = wait_until(rescuer.outcomes, timeout=30, what="the rescuer's outcome line")
+    (only,) = wait_until(rescuer.outcomes, timeout=120, what="the rescuer's outcome line")
     assert (only["outcome"], only["task_id"]) == ("SUCCEEDED", task.task_id)
     # A redelivery, not the first receive (a long poll the killed consumer left open on the
     # server may take one more delivery before the rescuer's)
@@ -186,7 +186,7 @@ def test_slow_file_keeps_its_message_invisible_and_is_processed_once(
     # Given two idle workers whose visibility timeout (2 s) is far shorter than the file takes
     env = {**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "2"}
     workers = [start_worker(env), start_worker(env)]
-    wait_until(lambda: all(w.started() for w in workers), 30, what="workers up")
+    wait_until(lambda: all(w.started() for w in workers), 120, what="workers up")
     # When a slow file is queued
     (task,) = submit(pipeline.api_config(), slow_workbook, count=1)
     wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=60, what="success")
@@ -216,7 +216,7 @@ def test_second_signal_exits_at_once(
     # Given a worker busy with a slow file that got SIGTERM
     (task,) = submit(pipeline.api_config(), slow_workbook, count=1)
     worker = start_worker({**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "10"})
-    wait_until(lambda: processing(pipeline, task.task_id), timeout=30, what="processing")
+    wait_until(lambda: processing(pipeline, task.task_id), timeout=120, what="processing")
     worker.signal(signal.SIGTERM)
     wait_until(worker.stopping, 5, what="the worker to acknowledge the first signal")
     # When a second signal comes
@@ -247,7 +247,7 @@ def test_health_endpoints(
     }
     # and it processes work meanwhile
     (task,) = submit(pipeline.api_config(), small_workbook, count=1)
-    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=30, what="success")
+    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=120, what="success")
     # When a SIGTERM comes while both consumers sit in a 20 s long poll
     started = time.monotonic()
     worker.signal(signal.SIGTERM)
@@ -335,7 +335,7 @@ def test_a_stopped_consumer_is_detected_replaced_and_work_goes_on(
             os.kill(frozen_pid, signal.SIGKILL)
     # and the worker keeps processing, and its status line counts what it did
     (task,) = submit(pipeline.api_config(), small_workbook, count=1)
-    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=30, what="success")
+    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=120, what="success")
     status = wait_until(
         lambda: [r for r in worker.log() if r.get("processed") == 1 and "in_flight" in r],
         10,

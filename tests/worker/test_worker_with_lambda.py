@@ -58,7 +58,7 @@ def test_lambda_and_standalone_worker_share_the_queue(
     # Given a standalone worker started by `sheetflow worker` on the stack whose Lambda worker
     # also consumes the queue
     worker = start_worker({}, "--stack", STACK, command=[str(SHEETFLOW_CLI), "worker"])
-    wait_until(worker.started, timeout=30, what="worker started")
+    wait_until(worker.started, timeout=120, what="worker started")
     # When 20 workbooks come through the upload API, each task message also sent a second time
     # (SQS delivers at least once), and 10 are put straight into the bucket (S3 notifications)
     tasks = submit(api_config(deployed), small_workbook, count=20)
@@ -81,7 +81,7 @@ def test_lambda_and_standalone_worker_share_the_queue(
     assert set(attempts.values()) == {1}, attempts
     # and the worker started through the CLI stops gracefully (after which its log is complete)
     worker.signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0
+    assert worker.wait(timeout=120) == 0
     by_worker = Counter(str(record["task_id"]) for record in worker.outcomes("SUCCEEDED"))
     assert set(by_worker.values()) <= {1}
     # and both consumers did part of the work
