@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl.errors import UserFacingError
 
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 

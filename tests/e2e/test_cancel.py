@@ -8,10 +8,11 @@ from typing import Any
 import openpyxl
 import requests
 
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE as XLSX
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import XLSX, Api
+from tests.support.aws import AwsClientFactory
 from tests.support.bus_tap import tapped
+from tests.support.e2e import Api
 from tests.support.waiting import wait_until
 
 

@@ -13,10 +13,11 @@ import pytest
 import requests
 
 from sheetflow.logic.notifications import signature
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE as XLSX
 from stackctl import localstack, samples
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import XLSX, Api, FunctionSettings
+from tests.support.aws import AwsClientFactory
+from tests.support.e2e import Api, FunctionSettings
 from tests.support.waiting import wait_until
 
 

@@ -10,9 +10,9 @@ import jsonschema
 
 from stackctl import samples
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import Api
+from tests.support.aws import AwsClientFactory
 from tests.support.bus_tap import tapped
+from tests.support.e2e import Api
 from tests.support.waiting import wait_until
 
 SCHEMA = json.loads(

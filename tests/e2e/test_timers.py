@@ -17,7 +17,7 @@ import requests
 from stackctl import samples
 from stackctl.lambda_invoke import invoke
 from stackctl.stack import StackOutputs
-from tests.e2e.conftest import Api, FunctionSettings
+from tests.support.e2e import Api, FunctionSettings
 
 TIMERS = 5
 

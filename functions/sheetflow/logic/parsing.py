@@ -1,22 +1,37 @@
-"""Reads a validated workbook with openpyxl (read-only, cached values) and computes statistics."""
+"""Statistics of a validated workbook: types, numbers, blanks and error cells per sheet and column.
+
+The workbook's structure (sheets, their order and names, styles, the 1900/1904 date system) is
+read by openpyxl; the cells by the streaming reader in `sheet_reader`, with the shared strings
+kept compact by `shared_strings`. A sheet whose XML the streaming reader does not handle is read
+by openpyxl's read-only worksheet instead, with the same statistics code, so both give the same
+result (tests/unit/test_reader_differential.py compares them on a generated corpus).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import add
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-import openpyxl
 from defusedxml import DefusedXmlException
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles.stylesheet import apply_stylesheet
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.xml.constants import SHARED_STRINGS
 
 from sheetflow.logic.errors import ErrorCode, PermanentError, StopRequestedError
+from sheetflow.logic.shared_strings import SharedStrings, read_shared_strings
+from sheetflow.logic.sheet_reader import Context, Plan, UnsupportedFormError, fast_kind, read_sheet
 
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#REF!", "#N/A", "#VALUE!", "#NAME?", "#NUM!", "#NULL!"})
 CELL_TYPES = ("number", "string", "bool", "date", "blank", "error")
@@ -46,6 +61,14 @@ class ColumnStats:
         self.numeric_min = value if self.numeric_min is None else min(self.numeric_min, value)
         self.numeric_max = value if self.numeric_max is None else max(self.numeric_max, value)
 
+    def add_numbers(self, values: list[float]) -> None:
+        """Several values at once, with the totals `add_number` would reach one by one."""
+        self.numeric_count += len(values)
+        self.numeric_sum = reduce(add, values, self.numeric_sum)
+        low, high = min(values), max(values)
+        self.numeric_min = low if self.numeric_min is None else min(self.numeric_min, low)
+        self.numeric_max = high if self.numeric_max is None else max(self.numeric_max, high)
+
     def to_dict(self, used_rows: int) -> dict[str, Any]:
         counts = dict(self.counts)
         # Blanks are the used-range cells of this column that held nothing.
@@ -66,6 +89,7 @@ class ColumnStats:
 class SheetStats:
     name: str
     limits: ParseLimits
+    context: Context | None = None  # the workbook's styles and strings (fast reader only)
     min_row: int | None = None
     max_row: int = 0
     min_col: int | None = None
@@ -80,9 +104,17 @@ class SheetStats:
     columns_truncated: bool = False
 
     def add_row(self, row_number: int, values: Iterable[tuple[Any, str]]) -> None:
+        """A row as openpyxl gives it: (value, data_type) for columns 1, 2, ..."""
+        self.add_cells(
+            row_number,
+            [(column, value, data_type) for column, (value, data_type) in enumerate(values, 1)],
+        )
+
+    def add_cells(self, row_number: int, cells: list[tuple[int, Any, str]]) -> None:
+        """One row's cells as (column number, value, data_type), in column order."""
         row_has_data = False
         header: list[str] = []
-        for column_number, (value, data_type) in enumerate(values, start=1):
+        for column_number, value, data_type in cells:
             kind = classify(value, data_type)
             if kind == "blank":
                 continue
@@ -103,6 +135,33 @@ class SheetStats:
             if self.header_row is None:
                 self.header_row = row_number
                 self.header = header
+
+    def add_run(
+        self, first_row: int, last_row: int, count: int, plan: Plan, columns: list[Any]
+    ) -> None:
+        """`count` rows after the header, each with a non-blank cell in every slot of `plan`.
+
+        `columns` holds, per slot, the floats of a number slot or the cell count of another:
+        the same totals as adding the rows one by one (the sum is a left fold in row order)."""
+        self.rows_with_data += count
+        self.non_blank_cells += count * len(plan.slots)
+        self.min_row = first_row if self.min_row is None else self.min_row
+        self.max_row = last_row
+        if self.min_col is None or plan.min_column < self.min_col:
+            self.min_col = plan.min_column
+        self.max_col = max(self.max_col, plan.max_column)
+        for slot, column in zip(plan.slots, columns, strict=True):
+            if slot.column > self.limits.max_columns_reported:
+                self.columns_truncated = True
+                continue
+            stats = self.columns.setdefault(slot.column, ColumnStats())
+            stats.non_blank += count
+            if isinstance(column, list):
+                stats.counts["number"] += count
+                stats.add_numbers(column)
+            else:
+                assert self.context is not None  # runs come only from the streaming reader
+                stats.counts[fast_kind(slot, self.context)] += count
 
     def _column(self, column_number: int, kind: str, value: Any) -> None:
         if column_number > self.limits.max_columns_reported:
@@ -193,8 +252,17 @@ class WorkbookStats:
         return sum(int(sheet["errors"]["count"]) for sheet in self.sheets)
 
 
+@dataclass(frozen=True)
+class _Sheet:
+    title: str
+    part: str  # path of its XML in the archive
+
+
 # How many rows between two calls of a parse's `on_rows`.
 PROGRESS_EVERY_ROWS = 500
+# A sheet's stored size: `<dimension ref="A1:F501"/>`, near the start of its XML.
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]*\d*:?[A-Z]*(\d+)"')
+_DIMENSION_WINDOW = 4096
 
 
 def _no_progress(rows_read: int, declared_rows: int | None) -> None:
@@ -207,28 +275,122 @@ def parse_workbook(
     should_stop: Callable[[], bool] = lambda: False,
     on_rows: Callable[[int, int | None], None] = _no_progress,
 ) -> WorkbookStats:
-    """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK if openpyxl fails.
+    """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK on a bad file.
 
     `should_stop` is asked before each sheet; StopRequestedError when it says yes.
-    `on_rows(rows_read, declared_rows)` is told every PROGRESS_EVERY_ROWS rows how many rows
-    were read so far, and how many the workbook declares (its sheets' stored dimensions; None
-    when a sheet declares none).
+    `on_rows(rows_read, declared_rows)` is told every PROGRESS_EVERY_ROWS rows or so how many
+    rows were read so far, and how many the workbook declares (its sheets' stored dimensions;
+    None when a sheet declares none).
     """
     with _unreadable_as_permanent("The workbook cannot be opened"):
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        reader, sheets, context = _open_structure(path)
     try:
         with _unreadable_as_permanent("A worksheet cannot be read"):
-            worksheets = workbook.worksheets
-            parsed = worksheets[: limits.max_sheets]
-            counter = _RowCounter(on_rows, _declared_rows(parsed))
-            sheets = []
-            for worksheet in parsed:
+            parsed = sheets[: limits.max_sheets]
+            counter = _RowCounter(on_rows, _declared_rows(reader, parsed))
+            stats = []
+            for sheet in parsed:
                 if should_stop():
-                    raise StopRequestedError(f"stopped before sheet {worksheet.title!r}")
-                sheets.append(_sheet_stats(worksheet, limits, counter).to_dict())
-        return WorkbookStats(sheets=sheets, sheets_truncated=len(worksheets) > limits.max_sheets)
+                    raise StopRequestedError(f"stopped before sheet {sheet.title!r}")
+                stats.append(_sheet_stats(reader, sheet, context, limits, counter).to_dict())
+        return WorkbookStats(sheets=stats, sheets_truncated=len(sheets) > limits.max_sheets)
     finally:
-        workbook.close()
+        reader.archive.close()
+
+
+class _RowCounter:
+    """Counts rows across sheets and reports about every PROGRESS_EVERY_ROWS of them."""
+
+    def __init__(self, report: Callable[[int, int | None], None], declared: int | None) -> None:
+        self.report, self.declared = report, declared
+        self.rows = self._next = 0
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        if self.rows >= self._next + PROGRESS_EVERY_ROWS:
+            self._next = self.rows - self.rows % PROGRESS_EVERY_ROWS
+            self.report(self.rows, self.declared)
+
+
+class _CountingSink:
+    """The sheet's statistics, with every row fed to them also counted for progress."""
+
+    def __init__(self, stats: SheetStats, counter: _RowCounter) -> None:
+        self._stats, self._counter = stats, counter
+
+    @property
+    def header_row(self) -> int | None:
+        return self._stats.header_row
+
+    @header_row.setter
+    def header_row(self, value: int | None) -> None:
+        self._stats.header_row = value
+
+    def add_cells(self, row_number: int, cells: list[tuple[int, Any, str]]) -> None:
+        self._stats.add_cells(row_number, cells)
+        self._counter.add(1)
+
+    def add_run(
+        self, first_row: int, last_row: int, count: int, plan: Plan, columns: list[Any]
+    ) -> None:
+        self._stats.add_run(first_row, last_row, count, plan, columns)
+        self._counter.add(count)
+
+
+def _declared_rows(reader: ExcelReader, sheets: list[_Sheet]) -> int | None:
+    """The rows the sheets say they hold (their stored `<dimension>`), from the start of each
+    sheet's XML; None when one does not say. Only for progress: the parse counts what is there."""
+    total = 0
+    for sheet in sheets:
+        with reader.archive.open(sheet.part) as source:
+            found = _DIMENSION.search(source.read(_DIMENSION_WINDOW))
+        if found is None:
+            return None
+        total += int(found.group(1))
+    return total
+
+
+def _open_structure(path: Path) -> tuple[ExcelReader, list[_Sheet], Context]:
+    """openpyxl's reading of everything but the cells, with our compact shared strings.
+
+    The steps of openpyxl's `ExcelReader.read`, except that worksheets are only listed: its
+    read-only worksheet would parse a whole sheet to find its size when the sheet does not
+    declare one."""
+    reader = ExcelReader(path, read_only=True, data_only=True)
+    try:
+        reader.read_manifest()
+        strings = reader.package.find(SHARED_STRINGS)
+        shared = SharedStrings()
+        if strings is not None:
+            part = strings.PartName[1:]
+            shared = read_shared_strings(lambda: reader.archive.open(part))
+        reader.shared_strings = shared
+        reader.read_workbook()
+        reader.read_properties()
+        reader.read_custom()
+        reader.read_theme()
+        apply_stylesheet(reader.archive, reader.wb)
+        sheets = []
+        for sheet, relation in reader.parser.find_sheets():
+            if relation.target not in reader.valid_files:
+                continue
+            if "chartsheet" in relation.Type:
+                # Read as openpyxl does (a broken one fails the same way), but it has no cells
+                # and, as in openpyxl's `worksheets`, no statistics.
+                reader.read_chartsheet(sheet, relation)
+                continue
+            sheets.append(_Sheet(str(sheet.name), relation.target))
+    except BaseException:
+        reader.archive.close()
+        raise
+    workbook = reader.wb
+    context = Context(
+        shared=shared,
+        epoch=workbook.epoch,
+        date_styles=frozenset(workbook._date_formats),
+        timedelta_styles=frozenset(workbook._timedelta_formats),
+    )
+    return reader, sheets, context
 
 
 @contextmanager
@@ -238,40 +400,45 @@ def _unreadable_as_permanent(what: str) -> Iterator[None]:
         yield
     except DefusedXmlException as exc:
         raise _xml_attack(exc) from exc
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, ParseError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        IndexError,
+        ValueError,
+        TypeError,
+        OverflowError,
+        ParseError,
+        OSError,
+    ) as exc:
         raise PermanentError(ErrorCode.CORRUPT, f"{what}: {type(exc).__name__}: {exc}.") from exc
 
 
-class _RowCounter:
-    """Counts rows across sheets and reports every PROGRESS_EVERY_ROWS of them."""
-
-    def __init__(self, report: Callable[[int, int | None], None], declared: int | None) -> None:
-        self.report, self.declared, self.rows = report, declared, 0
-
-    def add(self) -> None:
-        self.rows += 1
-        if self.rows % PROGRESS_EVERY_ROWS == 0:
-            self.report(self.rows, self.declared)
-
-
-def _declared_rows(worksheets: list[Any]) -> int | None:
-    """The rows the sheets say they hold (their stored `<dimension>`), before any is read; None
-    when one of them does not say. Only for progress: the parse counts what is really there."""
-    total = 0
-    for worksheet in worksheets:
-        if not hasattr(worksheet, "reset_dimensions"):
-            continue  # a chartsheet: no rows
-        try:
-            declared = worksheet.max_row
-        except (ValueError, TypeError, AttributeError):
-            return None
-        if not isinstance(declared, int) or declared < 1:
-            return None
-        total += declared
-    return total
+def _sheet_stats(
+    reader: ExcelReader,
+    sheet: _Sheet,
+    context: Context,
+    limits: ParseLimits,
+    counter: _RowCounter | None = None,
+) -> SheetStats:
+    stats = SheetStats(name=sheet.title, limits=limits, context=context)
+    counted = counter.rows if counter else 0
+    try:
+        with reader.archive.open(sheet.part) as source:
+            read_sheet(source, _CountingSink(stats, counter) if counter else stats, context)
+        return stats
+    except UnsupportedFormError:
+        # A form the streaming reader leaves to openpyxl: start this sheet again with it.
+        worksheet = ReadOnlyWorksheet(reader.wb, sheet.title, sheet.part, context.shared)
+        fallback = openpyxl_sheet_stats(worksheet, limits)
+        if counter:
+            # Progress counts this sheet once, when openpyxl is done with it.
+            counter.rows = counted
+            counter.add(fallback.rows_with_data)
+        return fallback
 
 
-def _sheet_stats(worksheet: Any, limits: ParseLimits, counter: _RowCounter) -> SheetStats:
+def openpyxl_sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:
+    """The statistics of an openpyxl read-only worksheet, cell by cell."""
     stats = SheetStats(name=str(worksheet.title), limits=limits)
     if not hasattr(worksheet, "reset_dimensions"):
         return stats  # a chartsheet: no cells
@@ -279,7 +446,6 @@ def _sheet_stats(worksheet: Any, limits: ParseLimits, counter: _RowCounter) -> S
     worksheet.reset_dimensions()
     for row_number, row in enumerate(worksheet.iter_rows(), start=1):
         stats.add_row(row_number, ((cell.value, cell.data_type) for cell in row))
-        counter.add()
     return stats
 
 

@@ -7,7 +7,7 @@ import json
 import urllib.request
 from typing import Any
 
-from stackctl import localstack, stack
+from stackctl import aws, localstack
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.errors import UserFacingError
 
@@ -15,7 +15,7 @@ from stackctl.errors import UserFacingError
 def sent_messages() -> list[dict[str, Any]]:
     """Every message SES sent, as LocalStack keeps them (GET /_aws/ses)."""
     # The store's endpoint exists once the SES service is loaded: any SES call loads it.
-    stack.client("ses").list_identities()
+    aws.client("ses").list_identities()
     url = f"{localstack.endpoint_url()}/_aws/ses"
     try:
         with urllib.request.urlopen(url, timeout=30) as response:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stackctl import event_replay, stack
+from stackctl import aws, event_replay, stack
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.function_names import function_name, function_of_event_file
@@ -80,7 +80,7 @@ def _call_api(outputs: StackOutputs, event: dict[str, Any]) -> int:
 def _put_on_bus(outputs: StackOutputs, event: dict[str, Any]) -> int:
     bus_name = outputs["EventBusName"]
     entry = event_replay.bus_entry_of(event, bus_name)
-    response = stack.client("events").put_events(Entries=[entry])
+    response = aws.client("events").put_events(Entries=[entry])
     result = response["Entries"][0]
     if response.get("FailedEntryCount"):
         print(f"The bus refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")
@@ -92,7 +92,7 @@ def _put_on_bus(outputs: StackOutputs, event: dict[str, Any]) -> int:
 
 def _send_to_queue(outputs: StackOutputs, short_name: str, event: dict[str, Any]) -> int:
     queue_url = outputs[TRIGGER_QUEUES[short_name]]
-    sqs = stack.client("sqs")
+    sqs = aws.client("sqs")
     bodies = event_replay.sqs_bodies_of(event)
     for body in bodies:
         message_id = sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sheetflow.logic.task import TaskStatus
 from stackctl import stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
@@ -54,7 +55,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         return EXIT_TIMED_OUT
     assert task is not None  # finished implies it exists
     _print_outcome(path.name, task, outputs["BucketName"])
-    return 0 if task.get("status") == "SUCCEEDED" else EXIT_FAILED
+    return 0 if task.get("status") == TaskStatus.SUCCEEDED else EXIT_FAILED
 
 
 def _print_outcome(label: str, task: dict[str, Any], results_bucket: str) -> None:
