@@ -106,6 +106,7 @@ BROKEN_FILE_CODES = {
     "empty": "EMPTY_FILE",
     "csv": "NOT_XLSX",
     "encrypted": "ENCRYPTED",
+    "legacy_xls": "LEGACY_XLS",
     "truncated": "CORRUPT",
     "zip_bomb": "ZIP_BOMB",
     "entity_expansion": "XML_ATTACK",

@@ -18,6 +18,7 @@ HOSTILE_CASES = [
     ("empty", ErrorCode.EMPTY_FILE),
     ("csv", ErrorCode.NOT_XLSX),
     ("encrypted", ErrorCode.ENCRYPTED),
+    ("legacy_xls", ErrorCode.LEGACY_XLS),
     ("truncated", ErrorCode.CORRUPT),
     ("zip_bomb", ErrorCode.ZIP_BOMB),
     ("entity_expansion", ErrorCode.XML_ATTACK),

@@ -1,26 +1,30 @@
 """Checks a downloaded file before any parser touches it.
 
-Order matters: cheap signature checks first, then the zip directory (sizes, ratios, entry count,
-encryption flags), then the XML parts for DTD/entity declarations. Only a file that passes all of
-them is handed to openpyxl, which additionally parses through defusedxml.
+Order matters: cheap signature checks first (an OLE2 container is named for what it holds), then
+the zip directory (sizes, ratios, entry count, encryption flags), then the package structure
+(workbook and sheet parts found through the package's relationships, see `package`), then every
+XML part openpyxl will parse, for DTD/entity declarations and damage. Only a file that passes
+all of them is handed to openpyxl, which additionally parses through defusedxml.
+
+Nothing here refuses a package openpyxl reads faithfully: the limits are resource limits, and
+the structural codes name what openpyxl would fail on or silently get wrong.
 """
 
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sheetflow.logic import compound_file
+from sheetflow.logic.compound_file import OLE2_SIGNATURE, CompoundKind
 from sheetflow.logic.errors import ErrorCode, PermanentError
+from sheetflow.logic.package import CONTENT_TYPES_PART, locate_workbook
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
-# Compound File Binary (OLE2): encrypted OOXML workbooks are stored in this container, and so
-# are legacy .xls files.
-OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-CONTENT_TYPES_PART = "[Content_Types].xml"
-WORKBOOK_PART = "xl/workbook.xml"
-VBA_PART = "xl/vbaProject.bin"
+VBA_PART_SUFFIX = "vbaproject.bin"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
 _FORBIDDEN_DECLARATIONS = tuple(
     marker.encode(encoding)
@@ -62,12 +66,8 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
     check_size(path.stat().st_size, limits)
     with path.open("rb") as stream:
         head = stream.read(8)
-    if head.startswith(OLE2_SIGNATURE):
-        raise PermanentError(
-            ErrorCode.ENCRYPTED,
-            "The file is an OLE2 compound document: a password-protected workbook (or a legacy "
-            ".xls). Remove the password or save it as .xlsx, then upload again.",
-        )
+        if head.startswith(OLE2_SIGNATURE):
+            raise _compound_file_error(compound_file.classify(stream, path.stat().st_size))
     if head.startswith(EMPTY_ZIP_SIGNATURE):
         raise PermanentError(ErrorCode.NOT_XLSX, "The file is an empty zip archive.")
     if not head.startswith(ZIP_SIGNATURE):
@@ -79,12 +79,62 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
     try:
         with zipfile.ZipFile(path) as archive:
             facts = _check_directory(archive, limits)
-            _check_xml_parts(archive)
-    except zipfile.BadZipFile as exc:
+            parts = locate_workbook(archive, max_sheets=limits.max_entries)
+            _check_xml_parts(archive, extra_parts=set(parts.parsed_parts))
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise PermanentError(
-            ErrorCode.CORRUPT, f"The workbook's zip structure is damaged or truncated: {exc}."
+            ErrorCode.CORRUPT,
+            f"The workbook's zip structure is damaged or truncated: {exc}. Save the file "
+            "again and upload the new copy.",
+        ) from exc
+    except NotImplementedError as exc:
+        # zipfile's answer to compression methods it cannot read (Deflate64, LZMA variants...).
+        raise PermanentError(
+            ErrorCode.CORRUPT,
+            f"The workbook uses a zip feature that cannot be read: {exc}. Save it from Excel "
+            "or LibreOffice as .xlsx and upload again.",
         ) from exc
     return facts
+
+
+_COMPOUND_FILE_ERRORS = {
+    CompoundKind.ENCRYPTED_OOXML: (
+        ErrorCode.ENCRYPTED,
+        "The workbook is password-protected (encrypted). Remove the password in Excel "
+        "(File > Info > Protect Workbook > Encrypt with Password, clear it), save, and upload "
+        "again.",
+    ),
+    CompoundKind.LEGACY_XLS: (
+        ErrorCode.LEGACY_XLS,
+        "The file is a legacy .xls workbook (Excel 97-2003 binary format), not .xlsx. Open it "
+        "in Excel or LibreOffice and save it as Excel Workbook (.xlsx), then upload again.",
+    ),
+    CompoundKind.LEGACY_DOC: (
+        ErrorCode.NOT_XLSX,
+        "The file is a legacy Word document (.doc), not a workbook: upload an .xlsx file.",
+    ),
+    CompoundKind.LEGACY_PPT: (
+        ErrorCode.NOT_XLSX,
+        "The file is a legacy PowerPoint presentation (.ppt), not a workbook: upload an .xlsx "
+        "file.",
+    ),
+    CompoundKind.UNKNOWN: (
+        ErrorCode.NOT_XLSX,
+        "The file is an OLE2 compound document holding neither a workbook nor an encrypted "
+        "workbook: upload an .xlsx file.",
+    ),
+}
+
+
+def _compound_file_error(kind: CompoundKind | None) -> PermanentError:
+    if kind is None:
+        return PermanentError(
+            ErrorCode.CORRUPT,
+            "The file starts like a legacy Office (OLE2) document but its directory cannot be "
+            "read: it is damaged or truncated. An .xlsx file is expected.",
+        )
+    code, message = _COMPOUND_FILE_ERRORS[kind]
+    return PermanentError(code, message)
 
 
 def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> ArchiveFacts:
@@ -120,21 +170,23 @@ def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> Arch
             ErrorCode.NOT_XLSX,
             f"The file is a zip archive but not an Office document (no {CONTENT_TYPES_PART}).",
         )
-    if WORKBOOK_PART not in names:
-        raise PermanentError(
-            ErrorCode.NOT_XLSX,
-            f"The file is an Office document but not a workbook (no {WORKBOOK_PART}).",
-        )
     return ArchiveFacts(
-        entries=len(entries), uncompressed_bytes=total, has_macros=VBA_PART in names
+        entries=len(entries),
+        uncompressed_bytes=total,
+        has_macros=any(name.lower().endswith(VBA_PART_SUFFIX) for name in names),
     )
 
 
-def _check_xml_parts(archive: zipfile.ZipFile) -> None:
-    """Reject DTDs and entity declarations: no workbook needs them, entity attacks do."""
+def _check_xml_parts(archive: zipfile.ZipFile, extra_parts: set[str]) -> None:
+    """Reject DTDs and entity declarations: no workbook needs them, entity attacks do.
+
+    Reading each part to its end also verifies its checksum, so a damaged part is found here
+    rather than half-way through parsing.
+    """
     overlap = max(len(marker) for marker in _FORBIDDEN_DECLARATIONS) - 1
     for entry in archive.infolist():
-        if not entry.filename.lower().endswith(_XML_SUFFIXES):
+        name = entry.filename
+        if not (name.lower().endswith(_XML_SUFFIXES) or name in extra_parts):
             continue
         tail = b""
         with archive.open(entry) as part:
