@@ -22,6 +22,9 @@ def _results_bucket(env: Mapping[str, str], uploads_bucket: str) -> str:
     return env.get("RESULTS_BUCKET", "").strip() or uploads_bucket
 
 
+MAX_PRESIGN_SECONDS = 900
+
+
 def integer_setting(
     env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:
@@ -67,9 +70,12 @@ class ApiConfig:
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
             retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
-            presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
+            # Presigned URLs (upload and result) live at most 15 minutes.
+            presign_expiry_seconds=integer_setting(
+                env, "PRESIGN_EXPIRY_SECONDS", MAX_PRESIGN_SECONDS, 1, MAX_PRESIGN_SECONDS
+            ),
             result_url_expiry_seconds=integer_setting(
-                env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
+                env, "RESULT_URL_EXPIRY_SECONDS", MAX_PRESIGN_SECONDS, 1, MAX_PRESIGN_SECONDS
             ),
         )
 

@@ -25,7 +25,8 @@ def order_rows(count: int, seed: int = 7, errors_every: int = 0) -> list[list[An
 
     With `errors_every` > 0, every n-th row carries an Excel error value in `unit_price`.
     """
-    rng = random.Random(seed)
+    # bandit B311: reproducible sample data, not security
+    rng = random.Random(seed)  # nosec B311
     start = dt.datetime(2026, 1, 1)
     rows: list[list[Any]] = []
     for index in range(1, count + 1):
@@ -168,7 +169,8 @@ def broken_file(kind: str) -> bytes:
     if kind == "encrypted":
         # Password-protected workbooks are OLE2 compound files wrapping the encrypted package
         # (here: random bytes standing in for the ciphertext).
-        ciphertext = random.Random(11).randbytes(len(good))
+        # bandit B311: sample bytes
+        ciphertext = random.Random(11).randbytes(len(good))  # nosec B311
         return compound_file(
             {"EncryptionInfo": b"\x04\x00\x04\x00\x40\x00\x00\x00", "EncryptedPackage": ciphertext}
         )

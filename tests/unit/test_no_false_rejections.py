@@ -149,19 +149,14 @@ def openpyxl_reference(path: Path) -> list[tuple[str, int]]:
         warnings.simplefilter("ignore")
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
-            return [
-                (
-                    sheet.title,
-                    sum(
-                        1
-                        for row in getattr(sheet, "iter_rows", list)(values_only=True)
-                        if any(value not in (None, "") for value in row)
-                    ),
-                )
-                for sheet in workbook.worksheets
-            ]
+            return [(sheet.title, _rows_with_values(sheet)) for sheet in workbook.worksheets]
         finally:
             workbook.close()
+
+
+def _rows_with_values(sheet: Any) -> int:
+    rows = sheet.iter_rows(values_only=True)
+    return sum(1 for row in rows if any(value not in (None, "") for value in row))
 
 
 def _cases() -> list[Any]:

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError  # the stdlib class, re-exported
 from openpyxl.utils import get_column_letter
 
 from sheetflow.logic.errors import ErrorCode, PermanentError

@@ -8,7 +8,9 @@ import json
 import os
 import queue
 import signal
-import subprocess
+
+# bandit B404: this executor exists to start environment processes
+import subprocess  # nosec B404
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +144,8 @@ class EnvironmentProcess:
             "LOCAL_LAMBDA_RES_FD": str(result_write),
         }
         try:
-            process = subprocess.Popen(
+            # bandit B603: fixed argv: interpreter + bootstrap
+            process = subprocess.Popen(  # nosec B603
                 [str(interpreter), "-u", str(BOOTSTRAP_SCRIPT)],
                 env=environment,
                 cwd=code_dir,
