@@ -23,10 +23,11 @@ import boto3
 import openpyxl
 import pytest
 
+from sheetflow.config import WorkerConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskStatus, api_upload_key, new_task, new_task_id
-from sheetflow.processing import Outcome, WorkerSettings, process_message
+from sheetflow.usecases.processing import Outcome, process_message
 from tests.support.hostile import CASES, HostileCase
 
 from .conftest import Stack
@@ -64,6 +65,17 @@ def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
+def worker_config(stack: Stack) -> WorkerConfig:
+    return WorkerConfig.from_env(
+        {
+            "TABLE_NAME": stack.table,
+            "BUCKET_NAME": stack.bucket,
+            "QUEUE_URL": stack.queue_url,
+            "RETENTION_HOURS": "24",
+        }
+    )
+
+
 def run_once(stack: Stack, data: bytes) -> tuple[str, list[Outcome], float]:
     """Store `data` as an API upload, deliver its message once; task id, outcomes, peak MB."""
     task_id = new_task_id()
@@ -79,22 +91,18 @@ def run_once(stack: Stack, data: bytes) -> tuple[str, list[Outcome], float]:
     boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
     repository = TaskRepository(stack.table)
     assert repository.create(task)
-    settings = WorkerSettings(
-        uploads_bucket=stack.bucket,
-        results_bucket=stack.bucket,
-        retention_hours=24,
-        lease_seconds=WORKER_TIMEOUT_SECONDS,
-    )
-    assert settings.validation.max_file_bytes == MAX_UPLOAD_BYTES
+    config = worker_config(stack)
+    assert config.validation.max_file_bytes == MAX_UPLOAD_BYTES
     reset_peak_rss()
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(
             process_message,
             task_message(task_id, task.bucket, task.key),
             1,
-            settings,
+            config,
             repository,
-            lambda: NOW,
+            lease_seconds=WORKER_TIMEOUT_SECONDS,
+            now=lambda: NOW,
         )
         # The worker would be stopped at its timeout: a case must finish well inside it.
         outcomes = future.result(timeout=WORKER_TIMEOUT_SECONDS)

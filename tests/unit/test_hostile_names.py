@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 
+from sheetflow.config import WorkerConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import api
 from sheetflow.logic.filenames import (
@@ -27,7 +28,7 @@ from sheetflow.logic.filenames import (
 )
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskStatus, new_task_id
-from sheetflow.processing import OutcomeKind, WorkerSettings, process_message
+from sheetflow.usecases.processing import Outcome, OutcomeKind, process_message
 
 from .conftest import FakeLambdaContext, Kit, Stack
 
@@ -97,19 +98,25 @@ def test_api_upload_with_hostile_filename_stays_under_its_task_prefix(
     listed = boto3.client("s3").list_objects_v2(Bucket=stack.bucket)["Contents"]
     assert [item["Key"] for item in listed] == [task.key]
     # And the worker finishes it in one attempt
-    settings = _settings(stack)
-    outcomes = process_message(
-        task_message(task_id, task.bucket, task.key), 1, settings, TaskRepository(stack.table)
-    )
+    outcomes = deliver(stack, task_message(task_id, task.bucket, task.key))
     assert [outcome.kind for outcome in outcomes] == [OutcomeKind.SUCCEEDED]
 
 
-def _settings(stack: Stack) -> WorkerSettings:
-    return WorkerSettings(
-        uploads_bucket=stack.bucket,
-        results_bucket=stack.bucket,
-        retention_hours=24,
-        lease_seconds=60,
+def worker_config(stack: Stack) -> WorkerConfig:
+    return WorkerConfig.from_env(
+        {
+            "TABLE_NAME": stack.table,
+            "BUCKET_NAME": stack.bucket,
+            "QUEUE_URL": stack.queue_url,
+            "RETENTION_HOURS": "24",
+        }
+    )
+
+
+def deliver(stack: Stack, body: str) -> list[Outcome]:
+    """One delivery of a message body to the worker's per-message path."""
+    return process_message(
+        body, 1, worker_config(stack), TaskRepository(stack.table), lease_seconds=60
     )
 
 
@@ -134,9 +141,7 @@ def test_direct_put_with_hostile_key_gets_a_clean_task(stack: Stack, kit: Kit, k
         },
     }
     # When its notification is delivered once
-    outcomes = process_message(
-        json.dumps({"Records": [record]}), 1, _settings(stack), TaskRepository(stack.table)
-    )
+    outcomes = deliver(stack, json.dumps({"Records": [record]}))
     # Then the task SUCCEEDED with a clean display name and its result under its own id
     assert [outcome.kind for outcome in outcomes] == [OutcomeKind.SUCCEEDED]
     task_id = str(outcomes[0].task_id)
@@ -165,5 +170,5 @@ def test_task_message_naming_a_key_outside_its_prefix_is_not_acted_on(
 ) -> None:
     own, other = new_task_id(), new_task_id()
     body = task_message(own, stack.bucket, key_for(own, other))
-    outcomes = process_message(body, 1, _settings(stack), TaskRepository(stack.table))
+    outcomes = deliver(stack, body)
     assert [outcome.kind for outcome in outcomes] == [OutcomeKind.IGNORED]

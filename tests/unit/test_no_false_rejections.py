@@ -22,11 +22,12 @@ import openpyxl
 import pytest
 from openpyxl.chart import BarChart, Reference
 
+from sheetflow.config import WorkerConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskStatus, new_task, new_task_id, upload_key
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file
-from sheetflow.processing import OutcomeKind, WorkerSettings, process_message
+from sheetflow.usecases.processing import OutcomeKind, process_message
 from tests.support.packages import MAIN_NS, Package, Sheet, one_sheet, sheet_xml, zip_parts
 
 from .conftest import Stack
@@ -143,6 +144,17 @@ HAND_BUILT: dict[str, Callable[[], bytes]] = {
 }
 
 
+def worker_config(stack: Stack) -> WorkerConfig:
+    return WorkerConfig.from_env(
+        {
+            "TABLE_NAME": stack.table,
+            "BUCKET_NAME": stack.bucket,
+            "QUEUE_URL": stack.queue_url,
+            "RETENTION_HOURS": "24",
+        }
+    )
+
+
 def openpyxl_reference(path: Path) -> list[tuple[str, int]]:
     """(title, rows holding any value) for each sheet, as openpyxl alone reads the file."""
     with warnings.catch_warnings():
@@ -198,14 +210,13 @@ def test_workbook_openpyxl_reads_passes_validation_and_succeeds(
     boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
     repository = TaskRepository(stack.table)
     assert repository.create(task)
-    settings = WorkerSettings(
-        uploads_bucket=stack.bucket,
-        results_bucket=stack.bucket,
-        retention_hours=24,
-        lease_seconds=60,
-    )
     outcomes = process_message(
-        task_message(task_id, task.bucket, task.key), 1, settings, repository, lambda: NOW
+        task_message(task_id, task.bucket, task.key),
+        1,
+        worker_config(stack),
+        repository,
+        lease_seconds=60,
+        now=lambda: NOW,
     )
     assert [outcome.kind for outcome in outcomes] == [OutcomeKind.SUCCEEDED]
     body = boto3.client("s3").get_object(Bucket=stack.bucket, Key=f"results/{task_id}.json")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -16,8 +17,12 @@ from sheetflow.logic.filenames import display_filename
 from sheetflow.logic.task import (
     API_UPLOAD_PREFIX,
     UPLOAD_PREFIX,
+    Task,
+    TaskStatus,
     is_valid_task_id,
+    new_task,
     task_id_for_object,
+    task_ttl,
 )
 
 
@@ -41,6 +46,19 @@ class ObjectJob:
         """The display name of a key that anyone with write access to the bucket chose: no
         directories, no control characters, length-limited."""
         return display_filename(self.key)
+
+    def new_task(self, status: TaskStatus, now: datetime, retention_hours: int) -> Task:
+        """The task record of an object that arrived without one."""
+        return new_task(
+            task_id=self.task_id,
+            status=status,
+            bucket=self.bucket,
+            key=self.key,
+            filename=self.filename,
+            now=now,
+            ttl=task_ttl(retention_hours),
+            size=self.size,
+        )
 
 
 def task_message(task_id: str, bucket: str, key: str) -> str:
