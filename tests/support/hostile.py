@@ -219,10 +219,13 @@ def _ole2_bad_sector_size() -> bytes:
 # --- cells and strings -----------------------------------------------------------------------
 
 
-def _sheet(body: str, dimension: str | None = None) -> bytes:
+def _sheet_xml(body: str, dimension: str | None = None) -> str:
     dimension_xml = f'<dimension ref="{dimension}"/>' if dimension else ""
-    xml = f'<worksheet xmlns="{MAIN_NS}">{dimension_xml}<sheetData>{body}</sheetData></worksheet>'
-    return one_sheet(xml=xml).to_bytes()
+    return f'<worksheet xmlns="{MAIN_NS}">{dimension_xml}<sheetData>{body}</sheetData></worksheet>'
+
+
+def _sheet(body: str, dimension: str | None = None) -> bytes:
+    return one_sheet(xml=_sheet_xml(body, dimension)).to_bytes()
 
 
 def _random_text(length: int, seed: int = 3) -> str:
@@ -294,6 +297,18 @@ def _sparse_wide_rows(rows: int) -> bytes:
             for row in range(1, rows + 1)
         )
     )
+
+
+def _far_rows_sheets() -> bytes:
+    """100 sheets, each with one cell in row 1 and one in the last row (under 10 KB zipped)."""
+    xml = _sheet_xml(
+        '<row r="1"><c r="A1"><v>1</v></c></row><row r="1048576"><c r="A1048576"><v>2</v></c></row>'
+    )
+    sheets = [
+        Sheet(f"S{index}", f"worksheets/s{index}.xml", f"xl/worksheets/s{index}.xml", xml)
+        for index in range(100)
+    ]
+    return Package(sheets=sheets).to_bytes()
 
 
 def _fixture(relative: str) -> Callable[[], bytes]:
@@ -416,6 +431,8 @@ CASES: list[HostileCase] = [
     ),
     _succeeded("cells-at-opposite-corners", _sparse_corners, heavy=True),
     _succeeded("rows-spanning-every-column", lambda: _sparse_wide_rows(60), heavy=True),
+    _failed("2000-rows-spanning-every-column", "TOO_MANY_CELLS", lambda: _sparse_wide_rows(2000)),
+    _failed("100-sheets-with-cells-a-million-rows-apart", "TOO_MANY_CELLS", _far_rows_sheets),
     _succeeded("one-row-16384-columns", lambda: _wide_row(16_384), heavy=True),
     _succeeded("shared-strings-declared-2-billion", lambda: _shared_strings(3, 2_000_000_000)),
     _succeeded("shared-strings-100k", lambda: _shared_strings(100_000), heavy=True),

@@ -36,7 +36,9 @@ from .test_processing import NOW
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 # Limits that exist to bound resources, not to judge the format: openpyxl may well read such a
 # file; refusing it is the product's limit, documented with its code.
-RESOURCE_CODES = {"EMPTY_FILE", "TOO_LARGE", "ZIP_BOMB", "TOO_MANY_ENTRIES", "XML_ATTACK"}
+RESOURCE_CODES = {
+    "EMPTY_FILE", "TOO_LARGE", "ZIP_BOMB", "TOO_MANY_ENTRIES", "TOO_MANY_CELLS", "XML_ATTACK",
+}  # fmt: skip
 
 
 def template_default(parameter: str) -> int:
@@ -188,5 +190,6 @@ def test_corpus_is_large_and_covers_every_file_code() -> None:
     codes = {case.code for case in CASES if case.code}
     assert codes >= {
         "EMPTY_FILE", "TOO_LARGE", "NOT_XLSX", "CORRUPT", "ENCRYPTED", "LEGACY_XLS", "XLSB",
-        "STRICT_OOXML", "MISSING_PART", "ZIP_BOMB", "TOO_MANY_ENTRIES", "XML_ATTACK",
+        "STRICT_OOXML", "MISSING_PART", "ZIP_BOMB", "TOO_MANY_ENTRIES", "TOO_MANY_CELLS",
+        "XML_ATTACK",
     }  # fmt: skip

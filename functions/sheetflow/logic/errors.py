@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     MISSING_PART = "MISSING_PART"
     ZIP_BOMB = "ZIP_BOMB"
     TOO_MANY_ENTRIES = "TOO_MANY_ENTRIES"
+    TOO_MANY_CELLS = "TOO_MANY_CELLS"
     XML_ATTACK = "XML_ATTACK"
     SOURCE_MISSING = "SOURCE_MISSING"
     # Problems with the worker's own dependencies: transient, retried with backoff.

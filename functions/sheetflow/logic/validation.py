@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sheetflow.logic import compound_file
+from sheetflow.logic.cell_span import CellSpan
 from sheetflow.logic.compound_file import OLE2_SIGNATURE, CompoundKind
 from sheetflow.logic.errors import ErrorCode, PermanentError
-from sheetflow.logic.package import CONTENT_TYPES_PART, locate_workbook
+from sheetflow.logic.package import CONTENT_TYPES_PART, WorkbookParts, locate_workbook
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
@@ -42,6 +43,11 @@ class ValidationLimits:
     # Small parts compress well by nature; the ratio check applies above this size.
     ratio_check_min_bytes: int = 1024 * 1024
     max_entries: int = 10_000
+    # Cell and row visits a row-by-row reader may make (cell_span): the larger of a fixed
+    # budget (seconds of parsing) and a multiple of the cells really present, so dense sheets of
+    # any size pass and only cells absurdly far apart are refused.
+    max_cell_visits: int = 20_000_000
+    cell_visit_ratio: int = 8
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
         with zipfile.ZipFile(path) as archive:
             facts = _check_directory(archive, limits)
             parts = locate_workbook(archive, max_sheets=limits.max_entries)
-            _check_xml_parts(archive, extra_parts=set(parts.parsed_parts))
+            _check_xml_parts(archive, parts, limits)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise PermanentError(
             ErrorCode.CORRUPT,
@@ -177,17 +183,24 @@ def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> Arch
     )
 
 
-def _check_xml_parts(archive: zipfile.ZipFile, extra_parts: set[str]) -> None:
+def _check_xml_parts(
+    archive: zipfile.ZipFile, parts: WorkbookParts, limits: ValidationLimits
+) -> None:
     """Reject DTDs and entity declarations: no workbook needs them, entity attacks do.
 
     Reading each part to its end also verifies its checksum, so a damaged part is found here
-    rather than half-way through parsing.
+    rather than half-way through parsing. On the way, the worksheets' cell positions are
+    counted (see `cell_span`) and absurd spans refused.
     """
     overlap = max(len(marker) for marker in _FORBIDDEN_DECLARATIONS) - 1
+    parsed = set(parts.parsed_parts)
+    sheet_parts = {sheet.part for sheet in parts.sheets}
+    visits = cells = 0
     for entry in archive.infolist():
         name = entry.filename
-        if not (name.lower().endswith(_XML_SUFFIXES) or name in extra_parts):
+        if not (name.lower().endswith(_XML_SUFFIXES) or name in parsed):
             continue
+        span = CellSpan() if name in sheet_parts else None
         tail = b""
         with archive.open(entry) as part:
             while chunk := part.read(_SCAN_CHUNK):
@@ -199,3 +212,17 @@ def _check_xml_parts(archive: zipfile.ZipFile, extra_parts: set[str]) -> None:
                         "workbooks never need (entity-expansion attack).",
                     )
                 tail = window[-overlap:]
+                if span is not None:
+                    span.feed(chunk)
+        if span is not None:
+            span.finish()
+            visits += span.cost
+            cells += span.cells
+    allowed = max(limits.max_cell_visits, limits.cell_visit_ratio * cells)
+    if visits > allowed:
+        raise PermanentError(
+            ErrorCode.TOO_MANY_CELLS,
+            f"The worksheets hold {cells} cells placed so far apart that reading them row by "
+            f"row means {visits} cell and row visits (limit {allowed}). Delete the stray cells "
+            "far from the data (or the empty rows between), save, and upload again.",
+        )
