@@ -47,6 +47,9 @@ WORKBOOK_TYPES = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
 )
 XLSB_TYPE = "application/vnd.ms-excel.sheet.binary.macroEnabled.main"
+SHARED_STRINGS_TYPE = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+)
 _SAVE_AS_XLSX = "open it in Excel or LibreOffice and save it as Excel Workbook (.xlsx)"
 
 
@@ -66,6 +69,8 @@ class SheetPart:
 class WorkbookParts:
     workbook: str
     sheets: tuple[SheetPart, ...]
+    # Found by its content type, as openpyxl finds it; None when the package has none.
+    shared_strings: str | None = None
 
     @property
     def parsed_parts(self) -> tuple[str, ...]:
@@ -91,7 +96,12 @@ def locate_workbook(archive: zipfile.ZipFile, max_sheets: int) -> WorkbookParts:
         if workbook not in names:
             raise _missing(f"The workbook part {workbook!r}", names, workbook)
         listed = _listed_sheets(archive, workbook, max_sheets, strict)
-        return WorkbookParts(workbook, _sheet_parts(archive, names, workbook, listed))
+        shared_strings = content_types.part_of_type(SHARED_STRINGS_TYPE)
+        return WorkbookParts(
+            workbook,
+            _sheet_parts(archive, names, workbook, listed),
+            shared_strings if shared_strings in names else None,
+        )
     except DefusedXmlException as exc:
         raise PermanentError(
             ErrorCode.XML_ATTACK, f"A package part declares a DTD or XML entities: {exc}."
@@ -300,6 +310,13 @@ class _ContentTypes:
         if overridden is not None:
             return overridden
         return self.defaults.get(posixpath.splitext(part)[1].lstrip(".").lower())
+
+    def part_of_type(self, content_type: str) -> str | None:
+        """The first part overridden with `content_type` (how openpyxl finds shared strings)."""
+        for part_name, declared in self.overrides.items():
+            if declared == content_type:
+                return part_name[1:]
+        return None
 
     def workbook_part(self) -> str | None:
         """The part openpyxl opens: the first override with a workbook type, else

@@ -2,9 +2,10 @@
 
 Order matters: cheap signature checks first (an OLE2 container is named for what it holds), then
 the zip directory (sizes, ratios, entry count, encryption flags), then the package structure
-(workbook and sheet parts found through the package's relationships, see `package`), then every
-XML part openpyxl will parse, for DTD/entity declarations and damage. Only a file that passes
-all of them is handed to openpyxl, which additionally parses through defusedxml.
+(workbook and sheet parts found through the package's relationships, see `package`), then the
+prolog of every XML part openpyxl will parse, for DTD/entity declarations, and the worksheets'
+cell positions (see `cell_span`). Only a file that passes all of them is handed to openpyxl,
+which additionally parses through defusedxml.
 
 Nothing here refuses a package openpyxl reads faithfully: the limits are resource limits, and
 the structural codes name what openpyxl would fail on or silently get wrong.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sheetflow.logic import compound_file
@@ -27,11 +28,6 @@ ZIP_SIGNATURE = b"PK\x03\x04"
 EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
 VBA_PART_SUFFIX = "vbaproject.bin"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-_FORBIDDEN_DECLARATIONS = tuple(
-    marker.encode(encoding)
-    for marker in ("<!DOCTYPE", "<!ENTITY")
-    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
-)
 _SCAN_CHUNK = 64 * 1024
 
 
@@ -55,6 +51,8 @@ class ArchiveFacts:
     entries: int
     uncompressed_bytes: int
     has_macros: bool
+    # Uncompressed XML a parser must read: worksheets and the shared strings (the time budget).
+    cell_xml_bytes: int = 0
 
 
 def check_size(size: int, limits: ValidationLimits) -> None:
@@ -86,7 +84,9 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
         with zipfile.ZipFile(path) as archive:
             facts = _check_directory(archive, limits)
             parts = locate_workbook(archive, max_sheets=limits.max_entries)
-            _check_xml_parts(archive, parts, limits)
+            _check_xml_parts(archive, parts)
+            _check_cell_span(archive, parts, limits)
+            facts = replace(facts, cell_xml_bytes=_cell_xml_bytes(archive, parts))
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise PermanentError(
             ErrorCode.CORRUPT,
@@ -183,41 +183,52 @@ def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> Arch
     )
 
 
-def _check_xml_parts(
-    archive: zipfile.ZipFile, parts: WorkbookParts, limits: ValidationLimits
-) -> None:
+def _check_xml_parts(archive: zipfile.ZipFile, parts: WorkbookParts) -> None:
     """Reject DTDs and entity declarations: no workbook needs them, entity attacks do.
 
-    Reading each part to its end also verifies its checksum, so a damaged part is found here
-    rather than half-way through parsing. On the way, the worksheets' cell positions are
-    counted (see `cell_span`) and absurd spans refused.
+    XML allows a DTD only in the prolog, before the root element, and entities only inside a
+    DTD, so reading each part up to its root element is enough: a 300 MB worksheet is not
+    decompressed twice for this. Parts openpyxl parses whatever their name (a sheet part
+    called `xl/sheets/one`) are scanned like the `.xml` ones.
     """
-    overlap = max(len(marker) for marker in _FORBIDDEN_DECLARATIONS) - 1
     parsed = set(parts.parsed_parts)
-    sheet_parts = {sheet.part for sheet in parts.sheets}
-    visits = cells = 0
     for entry in archive.infolist():
-        name = entry.filename
-        if not (name.lower().endswith(_XML_SUFFIXES) or name in parsed):
+        if not (entry.filename.lower().endswith(_XML_SUFFIXES) or entry.filename in parsed):
             continue
-        span = CellSpan() if name in sheet_parts else None
-        tail = b""
         with archive.open(entry) as part:
+            head = part.read(PROLOG_SCAN_BYTES)
+        verdict = _prolog_verdict(_decode_head(head), complete=len(head) < PROLOG_SCAN_BYTES)
+        if verdict == _DECLARES_DTD:
+            raise PermanentError(
+                ErrorCode.XML_ATTACK,
+                f"The part {entry.filename!r} declares a DTD or XML entities, which "
+                "workbooks never need (entity-expansion attack).",
+            )
+        if verdict == _PROLOG_TOO_LONG:
+            raise PermanentError(
+                ErrorCode.XML_ATTACK,
+                f"The part {entry.filename!r} has more than {PROLOG_SCAN_BYTES} bytes before "
+                "its first element, where only a DTD could hide; workbooks never do this.",
+            )
+
+
+def _check_cell_span(
+    archive: zipfile.ZipFile, parts: WorkbookParts, limits: ValidationLimits
+) -> None:
+    """Refuse cells placed absurdly far apart (see `cell_span`).
+
+    This reads every worksheet part to its end, which also verifies its checksum, so a damaged
+    sheet is found here rather than half-way through parsing.
+    """
+    visits = cells = 0
+    for sheet_part in sorted({sheet.part for sheet in parts.sheets}):
+        span = CellSpan()
+        with archive.open(sheet_part) as part:
             while chunk := part.read(_SCAN_CHUNK):
-                window = tail + chunk
-                if any(marker in window for marker in _FORBIDDEN_DECLARATIONS):
-                    raise PermanentError(
-                        ErrorCode.XML_ATTACK,
-                        f"The part {entry.filename!r} declares a DTD or XML entities, which "
-                        "workbooks never need (entity-expansion attack).",
-                    )
-                tail = window[-overlap:]
-                if span is not None:
-                    span.feed(chunk)
-        if span is not None:
-            span.finish()
-            visits += span.cost
-            cells += span.cells
+                span.feed(chunk)
+        span.finish()
+        visits += span.cost
+        cells += span.cells
     allowed = max(limits.max_cell_visits, limits.cell_visit_ratio * cells)
     if visits > allowed:
         raise PermanentError(
@@ -226,3 +237,46 @@ def _check_xml_parts(
             f"row means {visits} cell and row visits (limit {allowed}). Delete the stray cells "
             "far from the data (or the empty rows between), save, and upload again.",
         )
+
+
+def _cell_xml_bytes(archive: zipfile.ZipFile, parts: WorkbookParts) -> int:
+    """Uncompressed size of the XML the parser reads: the sheets and the shared strings."""
+    read = {sheet.part for sheet in parts.sheets}
+    if parts.shared_strings is not None:
+        read.add(parts.shared_strings)
+    return sum(archive.getinfo(name).file_size for name in read)
+
+
+PROLOG_SCAN_BYTES = 64 * 1024
+_DECLARES_DTD, _PROLOG_TOO_LONG, _CLEAN = "dtd", "long", "clean"
+
+
+def _decode_head(head: bytes) -> str:
+    """The start of a part as text, whatever its encoding (UTF-8, or UTF-16 with or without a
+    byte-order mark); undecodable bytes are dropped, only markup matters here."""
+    if head.startswith((b"\xff\xfe", b"<\x00")):
+        return head[: len(head) // 2 * 2].decode("utf-16-le", errors="ignore").lstrip("\ufeff")
+    if head.startswith((b"\xfe\xff", b"\x00<")):
+        return head[: len(head) // 2 * 2].decode("utf-16-be", errors="ignore").lstrip("\ufeff")
+    return head.decode("utf-8", errors="ignore").lstrip("\ufeff")
+
+
+def _prolog_verdict(text: str, *, complete: bool) -> str:
+    """Walk the prolog (declaration, processing instructions, comments, whitespace)."""
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return _CLEAN if complete else _PROLOG_TOO_LONG
+        for opener, closer in (("<?", "?>"), ("<!--", "-->")):
+            if text.startswith(opener, position):
+                end = text.find(closer, position + len(opener))
+                if end < 0:
+                    return _CLEAN if complete else _PROLOG_TOO_LONG
+                position = end + len(closer)
+                break
+        else:
+            # `<!DOCTYPE`, `<!ENTITY` or any other declaration before the root is refused; the
+            # root element (or anything else) ends the prolog and is the parser's business.
+            return _DECLARES_DTD if text.startswith("<!", position) else _CLEAN
