@@ -10,6 +10,7 @@ from stackctl.commands import (
     cleanup,
     demo,
     deploy,
+    dev,
     localstack_process,
     logs,
     redrive,
@@ -22,7 +23,18 @@ from stackctl.errors import UserFacingError
 Command = Callable[[argparse.Namespace], int]
 
 # Each module registers its own subcommands; the order here is the order in --help.
-COMMAND_MODULES = [localstack_process, deploy, demo, upload, send, logs, redrive, cleanup, worker]
+COMMAND_MODULES = [
+    localstack_process,
+    deploy,
+    dev,
+    demo,
+    upload,
+    send,
+    logs,
+    redrive,
+    cleanup,
+    worker,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
