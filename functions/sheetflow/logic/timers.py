@@ -61,8 +61,8 @@ def requested_run_at(
             )
         moment = now + timedelta(seconds=int(delay_seconds))
     else:
-        assert run_at is not None
-        moment = _parse_utc(run_at)
+        # Not None here: one of the two was given, and it was not the delay.
+        moment = _parse_utc(str(run_at))
         if moment <= now:
             raise RequestRejectedError(
                 "INVALID_SCHEDULE",
