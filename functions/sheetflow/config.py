@@ -54,6 +54,8 @@ class ApiConfig:
     retention_hours: int
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
+    # The stack's alarms whose states the dashboard shows (ALARM_NAMES, comma-separated).
+    alarm_names: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -70,6 +72,9 @@ class ApiConfig:
             presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
             result_url_expiry_seconds=integer_setting(
                 env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
+            ),
+            alarm_names=tuple(
+                name.strip() for name in env.get("ALARM_NAMES", "").split(",") if name.strip()
             ),
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -13,13 +12,13 @@ from typing import Any
 import pytest
 import requests
 
-from stackctl import stack
 from stackctl.stack import StackOutputs
+from tests.support import stacks
 from tests.support.waiting import wait_until
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FINISHED = ("SUCCEEDED", "FAILED")
-E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
+E2E_STACK = stacks.E2E_STACK
 
 
 @dataclass
@@ -78,8 +77,8 @@ class Api:
 
 @pytest.fixture(scope="session")
 def outputs(localstack_endpoint: str) -> StackOutputs:
-    """Deploys template.yaml as its own stack (a no-op when it is already up to date)."""
-    return stack.deploy(name=E2E_STACK)
+    """Deploys template.yaml as its own stack, once per session (the browser tests share it)."""
+    return stacks.e2e_stack()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig
 from sheetflow.dal.tasks import TaskRepository
+from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.logic.errors import TransientError
 from sheetflow.logic.listing import (
     ListingRequestError,
@@ -23,10 +24,11 @@ from sheetflow.logic.listing import (
     parse_limit,
     parse_status,
 )
+from sheetflow.logic.recent import ORDER_NEWEST, parse_order
 from sheetflow.logic.task import is_valid_task_id
-from sheetflow.logic.uploads import UploadRejectedError, decode_body
+from sheetflow.logic.uploads import UploadRejectedError, check_announced_size, decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import health, queries, uploads
+from sheetflow.usecases import dashboard, health, queries, uploads
 
 app = APIGatewayRestResolver()
 
@@ -90,6 +92,10 @@ app.exception_handler(UploadRejectedError)(_upload_rejected)
 app.exception_handler(ListingRequestError)(_bad_listing)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
+app.exception_handler(dashboard_routes.ConfirmationRequiredError)(
+    lambda exc: _error_response(HTTPStatus.BAD_REQUEST, "CONFIRMATION_REQUIRED", str(exc))
+)
+app.include_router(dashboard_routes.router)
 
 
 def _header(name: str) -> str | None:
@@ -148,6 +154,8 @@ def presign() -> Response[Any]:
             ) from None
         if isinstance(document, dict) and isinstance(document.get("filename"), str):
             requested = document["filename"]
+        if isinstance(document, dict) and "size" in document:
+            check_announced_size(document["size"], _config().max_upload_bytes)
     presigned = uploads.presign_upload(requested, _config(), _tasks(), datetime.now(UTC))
     task = presigned.task
     logger.set_correlation_id(task.task_id)
@@ -189,6 +197,9 @@ def list_tasks() -> dict[str, Any]:
     status = parse_status(event.get_query_string_value("status"))
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
+    if parse_order(event.get_query_string_value("order")) == ORDER_NEWEST:
+        newest = dashboard.newest_tasks(status, limit, token, _tasks())
+        return {"items": newest.items, "next": newest.next_token}
     cursor = decode_token(token, status) if token else first_cursor(status)
     listing = queries.list_tasks(cursor, status, limit, _tasks())
     return {"items": listing.items, "next": listing.next_token}

@@ -87,3 +87,22 @@ def safe_filename(requested: str | None) -> str:
     stem = name[:-5] if name.lower().endswith(".xlsx") else name
     stem = stem[: MAX_FILENAME_LENGTH - 5].rstrip(" .") or "upload"
     return f"{stem}.xlsx"
+
+
+def check_announced_size(size: object, max_bytes: int) -> None:
+    """A presigned upload may announce its size: refuse at once what the worker would refuse.
+
+    The size is the client's word, so the worker still checks the object it receives.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise UploadRejectedError(
+            400, "INVALID_SIZE", f"size must be the file's length in bytes, not {size!r}."
+        )
+    if size == 0:
+        raise UploadRejectedError(400, "EMPTY_FILE", "The file is empty: choose a workbook.")
+    if size > max_bytes:
+        raise UploadRejectedError(
+            413,
+            ErrorCode.TOO_LARGE,
+            f"The workbook is {size} bytes, over the {max_bytes} byte limit: upload a smaller file.",
+        )

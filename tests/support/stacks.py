@@ -1,0 +1,17 @@
+"""The end-to-end stack, deployed once per test session whichever suite asks first."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from stackctl import stack
+from stackctl.stack import StackOutputs
+
+E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
+
+
+@cache
+def e2e_stack() -> StackOutputs:
+    """Deploys template.yaml as its own stack (a no-op deploy when it is already up to date)."""
+    return stack.deploy(name=E2E_STACK)
