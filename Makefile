@@ -7,7 +7,8 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo test test-unit lint bench bench-worker worker clean
+.PHONY: help install up down status deploy demo dashboard test test-unit test-browser screenshot lint \
+	bench bench-worker worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,6 +31,9 @@ deploy: up ## build the SAM template and deploy it to LocalStack
 demo: deploy ## the whole flow: sample uploads through the API and S3, results printed
 	@$(CLI) demo
 
+dashboard: install ## print the dashboard's URL (opens it when a display is present)
+	@$(CLI) dashboard
+
 worker: install ## run the standalone worker against the deployed stack's queue
 	@$(CLI) worker
 
@@ -46,6 +50,15 @@ test: lint ## everything: lint, unit tests (moto), LocalStack integration and en
 
 test-unit: install ## unit tests only (no LocalStack)
 	@$(VENV)/pytest tests/unit
+
+test-browser: install ## the dashboard's browser tests (Chromium; screenshots in .local/artifacts/screenshots)
+	@$(VENV)/pytest tests/browser
+
+screenshot: up ## regenerate docs/images/dashboard.png: the demo's tasks, then a browser test's capture
+	@SHEETFLOW_STACK=sheetflow-e2e $(CLI) deploy >/dev/null
+	@SHEETFLOW_STACK=sheetflow-e2e $(CLI) demo >/dev/null
+	@SHEETFLOW_README_SCREENSHOT=docs/images/dashboard.png $(VENV)/pytest tests/browser \
+		-k "succeeds_and_its_detail_shows_its_statistics"
 
 bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
 	@$(PYTHON) -m benchmarks.platform

@@ -14,7 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from stackctl import paths, samples
 from stackctl.stack import StackOutputs
@@ -70,21 +70,28 @@ def as_page_number(value: float) -> str:
 
 def drop_files(page: Page, files: list[tuple[str, bytes]]) -> None:
     """Drag and drop: a real DataTransfer with File objects, dropped on the drop zone."""
-    payload = [{"name": name, "data": base64.b64encode(data).decode()} for name, data in files]
+    payload = [
+        {"name": name, "type": XLSX, "data": base64.b64encode(data).decode()}
+        for name, data in files
+    ]
     transfer = page.evaluate_handle(
         """(files) => {
             const transfer = new DataTransfer();
             for (const file of files) {
                 const raw = atob(file.data);
                 const bytes = Uint8Array.from(raw, (character) => character.charCodeAt(0));
-                transfer.items.add(new File([bytes], file.name, { type: "%s" }));
+                transfer.items.add(new File([bytes], file.name, { type: file.type }));
             }
             return transfer;
-        }"""
-        % XLSX,
+        }""",
         payload,
     )
     page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+
+
+def chosen(name: str, data: bytes) -> FilePayload:
+    """A file as the file picker hands it to the page."""
+    return {"name": name, "mimeType": XLSX, "buffer": data}
 
 
 def upload_line(dashboard: Dashboard, filename: str) -> Any:
@@ -99,7 +106,7 @@ def test_an_uploaded_workbook_succeeds_and_its_detail_shows_its_statistics(
     filename = unique("sales")
     page = dashboard.open().page
     # When it is chosen with the file picker
-    page.set_input_files("#file-input", files=[{"name": filename, "mimeType": XLSX, "buffer": data}])
+    page.set_input_files("#file-input", files=[chosen(filename, data)])
     line = upload_line(dashboard, filename)
     expect(line).to_have_attribute("data-state", "done", timeout=FINISH_TIMEOUT_MS)
     expect(line.locator("progress")).to_have_attribute("value", "100")
@@ -122,9 +129,7 @@ def test_an_uploaded_workbook_succeeds_and_its_detail_shows_its_statistics(
     expect(sheet.locator('tr[data-column="C"] [data-testid="sum"]')).to_have_text(
         as_page_number(expected["price_sum"])
     )
-    expect(sheet.get_by_test_id("error-cells").locator("li")).to_have_text(
-        expected["error_cells"]
-    )
+    expect(sheet.get_by_test_id("error-cells").locator("li")).to_have_text(expected["error_cells"])
     expect(page.get_by_test_id("result-link")).to_have_attribute(
         "href", re.compile(r"/results/[0-9a-f]{32}\.json\?")
     )
@@ -147,7 +152,7 @@ def test_a_broken_file_fails_with_its_reason_in_words(dashboard: Dashboard, api:
     # When it is uploaded through the page
     page.set_input_files(
         "#file-input",
-        files=[{"name": filename, "mimeType": XLSX, "buffer": samples.broken_file("csv")}],
+        files=[chosen(filename, samples.broken_file("csv"))],
     )
     line = upload_line(dashboard, filename)
     expect(line).to_have_attribute("data-task-status", "FAILED", timeout=FINISH_TIMEOUT_MS)
@@ -174,7 +179,7 @@ def test_an_upload_the_api_refuses_shows_the_api_message(dashboard: Dashboard) -
     # When it is chosen
     page.set_input_files(
         "#file-input",
-        files=[{"name": filename, "mimeType": XLSX, "buffer": b"\0" * (10 * 1024 * 1024 + 1)}],
+        files=[chosen(filename, b"\0" * (10 * 1024 * 1024 + 1))],
     )
     # Then the line says why, in the API's words, and nothing was sent
     line = upload_line(dashboard, filename)
@@ -222,7 +227,7 @@ def test_a_parked_dead_letter_is_redriven_from_the_page(
     ):
         page.set_input_files(
             "#file-input",
-            files=[{"name": filename, "mimeType": XLSX, "buffer": samples.orders_workbook(10)}],
+            files=[chosen(filename, samples.orders_workbook(10))],
         )
         line = upload_line(dashboard, filename)
         expect(line).to_have_attribute("data-task-status", "FAILED", timeout=FINISH_TIMEOUT_MS)
@@ -260,9 +265,9 @@ def test_the_health_strip_shows_a_queue_backing_up_and_draining(
     dashboard: Dashboard, api: Api, aws: AwsClientFactory, outputs: StackOutputs
 ) -> None:
     lambda_client, sqs = aws("lambda"), aws("sqs")
-    mapping = lambda_client.list_event_source_mappings(
-        FunctionName=outputs["WorkerFunctionName"]
-    )["EventSourceMappings"][0]["UUID"]
+    mapping = lambda_client.list_event_source_mappings(FunctionName=outputs["WorkerFunctionName"])[
+        "EventSourceMappings"
+    ][0]["UUID"]
     page = dashboard.open().page
     queued = page.get_by_test_id("health-queue").locator(".value")
     expect(queued).to_have_text("0", timeout=30_000)

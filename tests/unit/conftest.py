@@ -58,10 +58,10 @@ def load_event(name: str) -> dict[str, Any]:
 
 def _clear_caches() -> None:
     from sheetflow.dal.clients import reset_clients
-    from sheetflow.handlers import api, cleanup, dead_letter, worker
+    from sheetflow.handlers import api, cleanup, dashboard, dead_letter, worker
 
     reset_clients()
-    for module in (api, worker, dead_letter):
+    for module in (api, worker, dead_letter, dashboard):
         module._config.cache_clear()
         module._tasks.cache_clear()
     cleanup._config.cache_clear()

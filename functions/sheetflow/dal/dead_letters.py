@@ -44,13 +44,17 @@ def peek(queue_url: str, limit: int = PEEK_LIMIT) -> list[ParkedLetter]:
     from the queue (the queue has no redrive policy, so the extra receives move nothing).
     """
     with dependency_call("ReceiveMessage"):
-        messages = sqs_client().receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=min(limit, 10),
-            VisibilityTimeout=0,
-            WaitTimeSeconds=0,
-            MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
-        ).get("Messages", [])
+        messages = (
+            sqs_client()
+            .receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(limit, 10),
+                VisibilityTimeout=0,
+                WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            )
+            .get("Messages", [])
+        )
     letters: dict[str, ParkedLetter] = {}
     for message in messages:
         attributes = message.get("Attributes", {})
@@ -98,7 +102,9 @@ def _move_with_task(source_arn: str, destination_arn: str, wait_seconds: float) 
     while time.monotonic() < deadline:
         with dependency_call("ListMessageMoveTasks"):
             results = sqs.list_message_move_tasks(SourceArn=source_arn, MaxResults=10)["Results"]
-        ours = [task for task in results if int(task.get("StartedTimestamp", 0)) >= started_after_ms]
+        ours = [
+            task for task in results if int(task.get("StartedTimestamp", 0)) >= started_after_ms
+        ]
         latest: Any = max(ours, key=lambda task: int(task.get("StartedTimestamp", 0)), default=None)
         if latest is not None and latest.get("Status") in _SETTLED:
             if latest["Status"] != "COMPLETED":

@@ -88,15 +88,24 @@ class TaskRepository:
         )
 
     def newest(
-        self, status: TaskStatus, limit: int, until: str | None = None, since: str | None = None
+        self,
+        status: TaskStatus,
+        limit: int,
+        *,
+        before: str | None = None,
+        since: str | None = None,
+        at: str | None = None,
     ) -> list[Task]:
-        """Up to `limit` tasks in `status`, newest first, created at or before `until` and at or
-        after `since` (both optional), following DynamoDB's pages until enough are read."""
+        """Up to `limit` tasks in `status`, newest first: created strictly before `before`, at or
+        after `since`, or exactly `at` (each optional), following DynamoDB's pages."""
         condition: Any = Key("status").eq(status.value)
-        if until is not None and since is not None:
-            condition = condition & Key("created_at").between(since, until)
-        elif until is not None:
-            condition = condition & Key("created_at").lte(until)
+        if at is not None:
+            condition = condition & Key("created_at").eq(at)
+        elif before is not None and since is not None:
+            # BETWEEN is inclusive; the item at `before` itself is dropped below.
+            condition = condition & Key("created_at").between(since, before)
+        elif before is not None:
+            condition = condition & Key("created_at").lt(before)
         elif since is not None:
             condition = condition & Key("created_at").gte(since)
         found: list[Task] = []
@@ -112,7 +121,12 @@ class TaskRepository:
                 arguments["ExclusiveStartKey"] = start_key
             with dependency_call("Query"):
                 response = self._table.query(**arguments)
-            found.extend(task_from_item(item) for item in response.get("Items", []))
+            items = response.get("Items", [])
+            found.extend(
+                task_from_item(item)
+                for item in items
+                if at is not None or before is None or str(item["created_at"]) < before
+            )
             start_key = response.get("LastEvaluatedKey")
             if not start_key:
                 break

@@ -22,7 +22,7 @@ from sheetflow.dal.tasks import TaskRepository
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases import dashboard
 
-router = Router()
+router = Router()  # type: ignore[no-untyped-call]
 
 # The page only talks to this API and to the presigned upload URLs it is given.
 _PAGE_HEADERS = {
@@ -87,7 +87,7 @@ def redrive() -> dict[str, Any]:
         document = None
     if not isinstance(document, dict) or document.get("confirm") is not True:
         raise ConfirmationRequiredError(
-            'A redrive moves every parked dead letter back to the task queue: send the JSON body '
+            "A redrive moves every parked dead letter back to the task queue: send the JSON body "
             '{"confirm": true} to confirm it.'
         )
     result = dashboard.redrive(_config())

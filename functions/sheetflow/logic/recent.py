@@ -29,7 +29,7 @@ class Position:
 
 
 def parse_order(value: str | None) -> str:
-    if value is None or value == "" or value == ORDER_BY_STATUS:
+    if value is None or value in ("", ORDER_BY_STATUS):
         return ORDER_BY_STATUS
     if value == ORDER_NEWEST:
         return ORDER_NEWEST
@@ -73,9 +73,10 @@ def merge_newest(
     partitions: Iterable[Iterable[Task]], after: Position | None, limit: int
 ) -> tuple[list[Task], Position | None]:
     """The `limit` newest tasks of all partitions that come after `after` (older than it), and
-    the position to continue from, or None when this page is the last one seen.
+    the position to continue from, or None when this page is the last.
 
-    Each partition must hold at least `limit` tasks beyond `after` when it has that many.
+    Each partition must hold every one of its tasks after `after`, or at least `limit + 1` of
+    them, newest first (tasks at or before `after` are dropped here in any case).
     """
     candidates = [
         task

@@ -64,7 +64,9 @@ def summarize(
         "since": isoformat(window_start),
         "until": isoformat(now),
         "per_minute": per_minute(inside, now, minutes, outcomes),
-        "totals": {outcome: sum(item.outcome == outcome for item in inside) for outcome in outcomes},
+        "totals": {
+            outcome: sum(item.outcome == outcome for item in inside) for outcome in outcomes
+        },
         "processing_seconds": {
             "count": len(seconds),
             **{f"p{rank}": percentile(seconds, rank) for rank in PERCENTILES},

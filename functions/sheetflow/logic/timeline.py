@@ -24,7 +24,9 @@ DEAD_LETTERED = "dead-lettered"  # retries exhausted (no attempt number: it may 
 _OUTCOMES = {RETRY: "retry", SUCCEEDED: "succeeded", FAILED: "failed", DEAD_LETTERED: "exhausted"}
 
 
-def event(kind: str, at: datetime, attempt: int | None = None, code: str | None = None) -> dict[str, Any]:
+def event(
+    kind: str, at: datetime, attempt: int | None = None, code: str | None = None
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"event": kind, "at": isoformat(at)}
     if attempt is not None:
         entry["attempt"] = attempt
@@ -59,15 +61,16 @@ def attempts(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         elif kind in _OUTCOMES:
             target = _open_attempt(found, entry.get("attempt"))
             if target is not None:
-                target.update(ended_at=entry.get("at"), outcome=_OUTCOMES[kind], code=entry.get("code"))
+                target.update(
+                    ended_at=entry.get("at"), outcome=_OUTCOMES[kind], code=entry.get("code")
+                )
     return found
 
 
 def _open_attempt(found: list[dict[str, Any]], number: Any) -> dict[str, Any] | None:
-    for candidate in reversed(found):
-        if candidate["ended_at"] is None and (number is None or candidate["n"] == number):
-            return candidate
-    return None
+    open_ones = [item for item in found if item["ended_at"] is None]
+    matching = [item for item in open_ones if number is None or item["n"] == number]
+    return matching[-1] if matching else None
 
 
 def processing_seconds(task: Task) -> float | None:

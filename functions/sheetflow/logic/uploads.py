@@ -104,5 +104,6 @@ def check_announced_size(size: object, max_bytes: int) -> None:
         raise UploadRejectedError(
             413,
             ErrorCode.TOO_LARGE,
-            f"The workbook is {size} bytes, over the {max_bytes} byte limit: upload a smaller file.",
+            f"The workbook is {size} bytes, over the {max_bytes} byte limit: "
+            "upload a smaller file.",
         )

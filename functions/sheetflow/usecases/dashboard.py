@@ -21,6 +21,8 @@ STATS_READ_LIMIT = 3000
 # Tasks finish after they are created: those created up to this long before the window may
 # still have finished inside it.
 STATS_LOOKBACK = timedelta(hours=1)
+# Tasks created in one microsecond are rare; this bounds the read if many ever are.
+SAME_TIME_READ_LIMIT = 100
 # The Lambda answers within API Gateway's 29 s; the move task gets most of that.
 REDRIVE_WAIT_SECONDS = 20.0
 
@@ -30,11 +32,21 @@ def newest_tasks(
 ) -> TaskListing:
     after = recent.decode_position(token) if token else None
     statuses = [status_filter] if status_filter else list(TaskStatus)
-    # One extra per partition tells whether another page exists.
-    partitions = [
-        tasks.newest(status, limit + 1, until=after.created_at if after else None)
-        for status in statuses
-    ]
+    # Per status, every task after the position, one more than a page (that one tells whether
+    # another page exists): those created at the position's very time with a smaller id, then
+    # the older ones. The time index cannot compare ids, hence two queries.
+    partitions = []
+    for status in statuses:
+        if after is None:
+            partitions.append(tasks.newest(status, limit + 1))
+            continue
+        same_time = [
+            task
+            for task in tasks.newest(status, SAME_TIME_READ_LIMIT, at=after.created_at)
+            if task.task_id < after.task_id
+        ]
+        older = tasks.newest(status, limit + 1, before=after.created_at)
+        partitions.append(same_time + older)
     page, position = recent.merge_newest(partitions, after, limit)
     return TaskListing(
         items=[task_view(task) for task in page],
@@ -118,4 +130,3 @@ def alarm_states(config: ApiConfig) -> dict[str, Any]:
             for alarm in alarms.states(list(config.alarm_names))
         ]
     }
-
