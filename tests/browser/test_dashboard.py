@@ -16,18 +16,19 @@ import openpyxl
 import pytest
 from playwright.sync_api import FilePayload, Page, expect
 
-from stackctl import paths, samples
+from stackctl import cli, paths, samples
 from stackctl.stack import StackOutputs
 from tests.browser.conftest import Dashboard
 from tests.conftest import AwsClientFactory
 from tests.e2e.conftest import Api, FunctionSettings
+from tests.support import stacks
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e, pytest.mark.browser]
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FINISH_TIMEOUT_MS = 90_000
-# `make screenshot` sets this: the first test's wide capture becomes the README's picture.
+# `make screenshot` sets this: the demo test's wide capture becomes the README's picture.
 README_SHOT = os.environ.get("SHEETFLOW_README_SCREENSHOT")
 
 
@@ -98,6 +99,32 @@ def upload_line(dashboard: Dashboard, filename: str) -> Any:
     return dashboard.page.locator(f'#uploads li[data-filename="{filename}"]')
 
 
+def test_the_demo_tasks_are_shown_with_their_outcomes(
+    dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given `sheetflow demo` has run on the stack (two good workbooks, one broken file)
+    monkeypatch.setenv("SHEETFLOW_STACK", stacks.E2E_STACK)
+    assert cli.main(["demo"]) == 0
+    printed = capsys.readouterr().out
+    task_ids = re.findall(r"-> task ([0-9a-f]{32})", printed)
+    assert len(task_ids) == 3, printed
+    # When the dashboard opens at the address the demo printed last
+    assert printed.strip().splitlines()[-1].strip() == dashboard.url
+    page = dashboard.open().page
+    # Then it lists the three tasks with their outcomes
+    for task_id, outcome in zip(task_ids, ["SUCCEEDED", "SUCCEEDED", "FAILED"], strict=True):
+        row = page.locator(f'#task-rows tr[data-task-id="{task_id}"]')
+        expect(row.locator(".status")).to_have_text(outcome)
+    # And the API upload's detail shows its sheet
+    page.locator(f'#task-rows tr[data-task-id="{task_ids[0]}"]').click()
+    expect(page.get_by_test_id("sheet")).to_contain_text("501 rows")
+    wide, _ = dashboard.screenshot()
+    if README_SHOT:
+        target = paths.project_root() / README_SHOT
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wide, target)
+
+
 def test_an_uploaded_workbook_succeeds_and_its_detail_shows_its_statistics(
     dashboard: Dashboard, api: Api
 ) -> None:
@@ -138,11 +165,7 @@ def test_an_uploaded_workbook_succeeds_and_its_detail_shows_its_statistics(
     assert task_id is not None
     task = api.task(task_id)
     assert task is not None and task["status"] == "SUCCEEDED"
-    wide, _ = dashboard.screenshot()
-    if README_SHOT:
-        target = paths.project_root() / README_SHOT
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(wide, target)
+    dashboard.screenshot()
 
 
 def test_a_broken_file_fails_with_its_reason_in_words(dashboard: Dashboard, api: Api) -> None:
