@@ -14,6 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+import requests
 from playwright.sync_api import FilePayload, Page, expect
 
 from stackctl import cli, paths, samples
@@ -327,3 +328,34 @@ def test_the_health_strip_shows_a_queue_backing_up_and_draining(
     for task_id in task_ids:
         assert api.wait_finished(task_id)["status"] == "SUCCEEDED"
     dashboard.screenshot("drained")
+
+
+def test_the_bucket_lets_a_page_of_another_origin_put_a_presigned_upload(api: Api) -> None:
+    # On AWS the page (execute-api) and the bucket (s3) are different origins.
+    origin = "https://abc123.execute-api.us-east-1.amazonaws.com"
+    grant = api.presign(unique("cors"))
+    # Given the browser's preflight for a PUT with a content type
+    preflight = requests.options(
+        grant["upload_url"],
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type",
+        },
+        timeout=30,
+    )
+    # Then S3 allows it
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers.get("Access-Control-Allow-Origin") in (origin, "*")
+    assert "PUT" in preflight.headers.get("Access-Control-Allow-Methods", "")
+    assert "content-type" in preflight.headers.get("Access-Control-Allow-Headers", "").lower()
+    # And the upload itself carries the header the browser checks
+    put = requests.put(
+        grant["upload_url"],
+        data=samples.orders_workbook(3),
+        headers={"Origin": origin, "Content-Type": XLSX},
+        timeout=30,
+    )
+    assert put.status_code == 200, put.text
+    assert put.headers.get("Access-Control-Allow-Origin") in (origin, "*")
+    assert api.wait_finished(grant["task_id"])["status"] == "SUCCEEDED"
