@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sheetflow.logic import recent, stats, timeline
-from sheetflow.logic.listing import ListingRequestError
+from sheetflow.logic.errors import RequestRejectedError
 from sheetflow.logic.task import Task, TaskStatus, isoformat, new_task
 
 T0 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
@@ -110,7 +110,7 @@ def test_position_tokens_round_trip_and_foreign_tokens_are_refused() -> None:
     position = recent.Position(created_at=isoformat(T0), task_id="d" * 32)
     assert recent.decode_position(recent.encode_position(position)) == position
     for bad in ("abc", "n.!!!", "n." + "e30", "n.WzFd"):
-        with pytest.raises(ListingRequestError) as refused:
+        with pytest.raises(RequestRejectedError) as refused:
             recent.decode_position(bad)
         assert refused.value.code == "INVALID_TOKEN"
 
@@ -118,7 +118,7 @@ def test_position_tokens_round_trip_and_foreign_tokens_are_refused() -> None:
 def test_order_values() -> None:
     assert recent.parse_order(None) == "status"
     assert recent.parse_order("newest") == "newest"
-    with pytest.raises(ListingRequestError) as refused:
+    with pytest.raises(RequestRejectedError) as refused:
         recent.parse_order("oldest")
     assert "'oldest'" in refused.value.message
 

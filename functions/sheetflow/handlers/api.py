@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -14,11 +12,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig
-from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import dashboard as dashboard_routes
-from sheetflow.logic.errors import TransientError
+from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.listing import (
-    ListingRequestError,
     decode_token,
     first_cursor,
     parse_limit,
@@ -26,29 +23,19 @@ from sheetflow.logic.listing import (
 )
 from sheetflow.logic.recent import ORDER_NEWEST, parse_order
 from sheetflow.logic.task import is_valid_task_id
-from sheetflow.logic.uploads import UploadRejectedError, check_announced_size, decode_body
+from sheetflow.logic.uploads import check_announced_size, decode_body
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases import dashboard, health, queries, uploads
 
 app = APIGatewayRestResolver()
+dependencies = HandlerDependencies(ApiConfig.from_env)
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-@cache
-def _config() -> ApiConfig:
-    return ApiConfig.from_env(os.environ)
-
-
-@cache
-def _tasks() -> TaskRepository:
-    return TaskRepository(_config().table_name)
+# The HTTP status of each way a request is rejected; any other code is a 400.
+_STATUS_BY_CODE: dict[str, HTTPStatus] = {
+    "TASK_NOT_FOUND": HTTPStatus.NOT_FOUND,
+    ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+}
 
 
 def _error_response(status: int, code: str, message: str) -> Response[Any]:
@@ -59,16 +46,9 @@ def _error_response(status: int, code: str, message: str) -> Response[Any]:
     )
 
 
-def _api_error(exc: ApiError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _upload_rejected(exc: UploadRejectedError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _bad_listing(exc: ListingRequestError) -> Response[Any]:
-    return _error_response(HTTPStatus.BAD_REQUEST, exc.code, exc.message)
+def _rejected(exc: RequestRejectedError) -> Response[Any]:
+    status = _STATUS_BY_CODE.get(exc.code, HTTPStatus.BAD_REQUEST)
+    return _error_response(status, exc.code, exc.message)
 
 
 def _dependency_down(exc: TransientError) -> Response[Any]:
@@ -87,14 +67,9 @@ def _no_route(_: Exception) -> Response[Any]:
 
 
 # Registered as plain calls: the resolver's decorators are untyped.
-app.exception_handler(ApiError)(_api_error)
-app.exception_handler(UploadRejectedError)(_upload_rejected)
-app.exception_handler(ListingRequestError)(_bad_listing)
+app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
-app.exception_handler(dashboard_routes.ConfirmationRequiredError)(
-    lambda exc: _error_response(HTTPStatus.BAD_REQUEST, "CONFIRMATION_REQUIRED", str(exc))
-)
 app.include_router(dashboard_routes.router)
 
 
@@ -120,11 +95,13 @@ def _status_url(task_id: str) -> str:
 @tracer.capture_method
 def upload() -> Response[Any]:
     event = app.current_event
-    config = _config()
+    config = dependencies.config
     data = decode_body(
         event.body, bool(event.is_base64_encoded), _header("Content-Type"), config.max_upload_bytes
     )
-    task = uploads.accept_upload(data, _requested_filename(), config, _tasks(), datetime.now(UTC))
+    task = uploads.accept_upload(
+        data, _requested_filename(), config, dependencies.tasks, datetime.now(UTC)
+    )
     logger.set_correlation_id(task.task_id)
     logger.info("Upload accepted", extra={"size": len(data), "key": task.key})
     metrics.add_metric(name="UploadsAccepted", unit=MetricUnit.Count, value=1)
@@ -149,14 +126,16 @@ def presign() -> Response[Any]:
         try:
             document = app.current_event.json_body
         except ValueError:
-            raise ApiError(
-                400, "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
+            raise RequestRejectedError(
+                "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
             ) from None
         if isinstance(document, dict) and isinstance(document.get("filename"), str):
             requested = document["filename"]
         if isinstance(document, dict) and "size" in document:
-            check_announced_size(document["size"], _config().max_upload_bytes)
-    presigned = uploads.presign_upload(requested, _config(), _tasks(), datetime.now(UTC))
+            check_announced_size(document["size"], dependencies.config.max_upload_bytes)
+    presigned = uploads.presign_upload(
+        requested, dependencies.config, dependencies.tasks, datetime.now(UTC)
+    )
     task = presigned.task
     logger.set_correlation_id(task.task_id)
     metrics.add_metric(name="PresignedUploads", unit=MetricUnit.Count, value=1)
@@ -180,13 +159,15 @@ def presign() -> Response[Any]:
 @tracer.capture_method
 def get_task(task_id: str) -> dict[str, Any]:
     if not is_valid_task_id(task_id):
-        raise ApiError(
-            400, "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
+        raise RequestRejectedError(
+            "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
-    view = queries.get_task(task_id, _config(), _tasks())
+    view = queries.get_task(task_id, dependencies.config, dependencies.tasks)
     if view is None:
-        raise ApiError(404, "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired.")
+        raise RequestRejectedError(
+            "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
+        )
     return view
 
 
@@ -198,17 +179,17 @@ def list_tasks() -> dict[str, Any]:
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
     if parse_order(event.get_query_string_value("order")) == ORDER_NEWEST:
-        newest = dashboard.newest_tasks(status, limit, token, _tasks())
+        newest = dashboard.newest_tasks(status, limit, token, dependencies.tasks)
         return {"items": newest.items, "next": newest.next_token}
     cursor = decode_token(token, status) if token else first_cursor(status)
-    listing = queries.list_tasks(cursor, status, limit, _tasks())
+    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
     return {"items": listing.items, "next": listing.next_token}
 
 
 @app.get("/health")
 @tracer.capture_method
 def get_health() -> Response[Any]:
-    healthy, report = health.check_health(_config(), _tasks())
+    healthy, report = health.check_health(dependencies.config, dependencies.tasks)
     return Response(
         status_code=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
         content_type=content_types.APPLICATION_JSON,

@@ -6,7 +6,6 @@ Included into the API's resolver (handlers/api.py), whose error handlers apply h
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
@@ -18,7 +17,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sheetflow.config import ApiConfig
-from sheetflow.dal.tasks import TaskRepository
+from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic.errors import RequestRejectedError
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases import dashboard
 
@@ -36,23 +36,14 @@ _PAGE_HEADERS = {
 }
 
 
-@cache
-def _config() -> ApiConfig:
-    return ApiConfig.from_env(os.environ)
-
-
-@cache
-def _tasks() -> TaskRepository:
-    return TaskRepository(_config().table_name)
+# The API's configuration and table, as the API handler has them (a module of its own: the
+# handler imports this router).
+dependencies = HandlerDependencies(ApiConfig.from_env)
 
 
 @cache
 def _page() -> str:
     return resources.files("sheetflow.web").joinpath("dashboard.html").read_text("utf-8")
-
-
-class ConfirmationRequiredError(ValueError):
-    """A redrive without the explicit confirmation the page sends."""
 
 
 @router.get("/dashboard")
@@ -68,13 +59,13 @@ def page() -> Response[str]:
 @router.get("/stats")
 @tracer.capture_method
 def last_hour() -> dict[str, Any]:
-    return dashboard.last_hour(_tasks(), datetime.now(UTC))
+    return dashboard.last_hour(dependencies.tasks, datetime.now(UTC))
 
 
 @router.get("/dead-letters")
 @tracer.capture_method
 def parked() -> dict[str, Any]:
-    return dashboard.parked_dead_letters(_config(), _tasks())
+    return dashboard.parked_dead_letters(dependencies.config, dependencies.tasks)
 
 
 @router.post("/dead-letters/redrive")
@@ -86,11 +77,12 @@ def redrive() -> dict[str, Any]:
     except ValueError:
         document = None
     if not isinstance(document, dict) or document.get("confirm") is not True:
-        raise ConfirmationRequiredError(
+        raise RequestRejectedError(
+            "CONFIRMATION_REQUIRED",
             "A redrive moves every parked dead letter back to the task queue: send the JSON body "
-            '{"confirm": true} to confirm it.'
+            '{"confirm": true} to confirm it.',
         )
-    result = dashboard.redrive(_config())
+    result = dashboard.redrive(dependencies.config)
     logger.info("Dead letters redriven", extra=result)
     metrics.add_metric(name="DeadLettersRedriven", unit=MetricUnit.Count, value=result["moved"])
     return result
@@ -99,4 +91,4 @@ def redrive() -> dict[str, Any]:
 @router.get("/alarms")
 @tracer.capture_method
 def alarm_states() -> dict[str, Any]:
-    return dashboard.alarm_states(_config())
+    return dashboard.alarm_states(dependencies.config)

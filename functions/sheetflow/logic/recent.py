@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sheetflow.logic.listing import ListingRequestError
+from sheetflow.logic.errors import RequestRejectedError
 from sheetflow.logic.task import Task
 
 ORDER_BY_STATUS = "status"
@@ -33,7 +33,7 @@ def parse_order(value: str | None) -> str:
         return ORDER_BY_STATUS
     if value == ORDER_NEWEST:
         return ORDER_NEWEST
-    raise ListingRequestError(
+    raise RequestRejectedError(
         "INVALID_ORDER",
         f"Unknown order {value!r}: use {ORDER_NEWEST!r} (newest first across statuses) or "
         f"{ORDER_BY_STATUS!r} (grouped by status, the default).",
@@ -46,7 +46,7 @@ def encode_position(position: Position) -> str:
 
 
 def decode_position(token: str) -> Position:
-    invalid = ListingRequestError(
+    invalid = RequestRejectedError(
         "INVALID_TOKEN", "The pagination token is not one this API issued: start without it."
     )
     if not token.startswith(_TOKEN_PREFIX):

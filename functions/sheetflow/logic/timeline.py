@@ -8,10 +8,10 @@ events and the attempts derived here: when each started, when and how it ended.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sheetflow.logic.task import Task, TaskStatus, isoformat, parse_iso
+from sheetflow.logic.task import Task, TaskStatus, isoformat
 
 QUEUED = "queued"  # a presigned upload arrived
 CLAIMED = "claimed"  # attempt n started
@@ -22,6 +22,11 @@ DEAD_LETTERED = "dead-lettered"  # retries exhausted (no attempt number: it may 
 
 # What an attempt's end event says about it.
 _OUTCOMES = {RETRY: "retry", SUCCEEDED: "succeeded", FAILED: "failed", DEAD_LETTERED: "exhausted"}
+
+
+def parse_iso(value: str) -> datetime:
+    """The inverse of `isoformat`: a stored timestamp as an aware UTC datetime."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def event(
@@ -78,7 +83,10 @@ def processing_seconds(task: Task) -> float | None:
     unfinished."""
     if not task.finished:
         return None
-    started = next(
-        (entry["at"] for entry in task.timeline if entry.get("event") == CLAIMED), task.created_at
+    started = str(
+        next(
+            (entry["at"] for entry in task.timeline if entry.get("event") == CLAIMED),
+            task.created_at,
+        )
     )
-    return max(0.0, (parse_iso(task.updated_at) - parse_iso(str(started))).total_seconds())
+    return max(0.0, (parse_iso(task.updated_at) - parse_iso(started)).total_seconds())

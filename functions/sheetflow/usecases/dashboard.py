@@ -11,7 +11,7 @@ from sheetflow.dal import alarms, dead_letters, queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic import recent, stats, timeline
 from sheetflow.logic.messages import MessageFormatError, parse_message
-from sheetflow.logic.task import FINISHED_STATUSES, TaskStatus, isoformat, parse_iso
+from sheetflow.logic.task import FINISHED_STATUSES, TaskStatus, isoformat
 from sheetflow.usecases.queries import TaskListing, task_view
 
 STATS_MINUTES = 60
@@ -64,7 +64,7 @@ def last_hour(tasks: TaskRepository, now: datetime) -> dict[str, Any]:
         truncated = truncated or len(found) >= STATS_READ_LIMIT
         finished.extend(
             stats.Finished(
-                at=parse_iso(task.updated_at),
+                at=timeline.parse_iso(task.updated_at),
                 outcome=task.status.value,
                 seconds=timeline.processing_seconds(task),
             )
