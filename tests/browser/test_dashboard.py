@@ -273,6 +273,7 @@ def test_a_parked_dead_letter_is_redriven_from_the_page(
     row = dashboard.row(filename)
     expect(row.locator(".status")).to_have_text("SUCCEEDED", timeout=FINISH_TIMEOUT_MS)
     expect(parked).to_have_count(0)
+    expect(line).to_have_attribute("data-task-status", "SUCCEEDED")
     task = api.task(task_id)
     assert task is not None and task["status"] == "SUCCEEDED" and task["attempts"] == 4
     dashboard.screenshot("redriven")
