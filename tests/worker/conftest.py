@@ -51,7 +51,8 @@ def slow_workbook(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def base_worker_env(endpoint: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")
+    # SHEETFLOW_PORT: the CLI started as a worker must find the same LocalStack.
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT", "SHEETFLOW_PORT")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update(
         {
