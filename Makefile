@@ -8,7 +8,7 @@ PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
 .PHONY: help install up down status deploy demo dashboard test test-unit test-browser screenshot lint \
-	bench bench-worker worker clean
+	bench bench-worker bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printe
 
 bench-worker: deploy ## the standalone worker against python-rq on the same workload
 	@$(PYTHON) -m benchmarks.worker_vs_rq
+
+bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
+	@$(PYTHON) -m benchmarks.large_workbooks
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
 	@rm -rf .local/localstack .aws-sam

@@ -245,18 +245,3 @@ def test_alarm_states_are_those_of_the_named_alarms(
     assert [(a["name"], a["state"], a["reason"]) for a in body["alarms"]] == [
         ("stack-DeadLetterAlarm-1", "ALARM", "one parked")
     ]
-
-
-@pytest.mark.parametrize(
-    ("size", "status", "code"),
-    [(2 * 1024 * 1024, 413, "TOO_LARGE"), (0, 400, "EMPTY_FILE"), ("big", 400, "INVALID_SIZE")],
-)
-def test_presign_refuses_an_announced_size_the_worker_would_refuse(  # noqa: PLR0917
-    stack: Stack, kit: Kit, context: FakeLambdaContext, size: object, status: int, code: str
-) -> None:
-    event = request(
-        kit, "/uploads/presign", "POST", body=json.dumps({"filename": "a.xlsx", "size": size})
-    )
-    answered, body = call(event, context)
-    assert (answered, body["error"]["code"]) == (status, code)
-    assert body["error"]["message"]

@@ -12,7 +12,12 @@ from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.progress import ProgressDisplay
 from stackctl.task_waiting import WatchedTask, wait_for_tasks
-from stackctl.uploading import UploadRoute, read_workbook_file, submit
+from stackctl.uploading import (
+    UploadRoute,
+    check_route_takes,
+    check_workbook_file,
+    submit_file,
+)
 
 EXIT_FAILED = 1
 EXIT_TIMED_OUT = 124  # as coreutils `timeout` does
@@ -22,12 +27,14 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 @reported_as_user_errors
 def cmd_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    data = read_workbook_file(path)  # before any AWS call: a typo needs no LocalStack
-    outputs = stack.outputs()
     route = UploadRoute(args.via)
-    submitted = submit(data, path.name, route, outputs)
+    # Before any AWS call: a typo or a file too big for the route needs no LocalStack.
+    size = check_workbook_file(path)
+    check_route_takes(path, size, route)
+    outputs = stack.outputs()
+    submitted = submit_file(path, route, outputs)
     where = f" as {submitted.key}" if submitted.key else ""
-    print(f"Uploaded {path.name} ({len(data):,} bytes) via {route}{where}.")
+    print(f"Uploaded {path.name} ({size:,} bytes) via {route}{where}.")
     print(f"Task {submitted.task_id}")
     if not args.wait:
         print(f"Follow it with `sheetflow status {submitted.task_id}`.")
@@ -75,8 +82,9 @@ def register(commands: Any) -> None:
         "--via",
         choices=[route.value for route in UploadRoute],
         default=UploadRoute.API.value,
-        help="api: POST /uploads (default); presign: POST /uploads/presign then PUT; "
-        "s3: put the object into the bucket (the S3 notification starts the task)",
+        help="api: POST /uploads (default, up to 4 MiB); presign: a presigned POST, or presigned "
+        "multipart parts above 8 MiB; s3: put the object into the bucket (multipart above "
+        "8 MiB); the S3 notification starts the task",
     )
     parser.add_argument(
         "--wait", action="store_true", help="wait for the task to finish and print its outcome"
