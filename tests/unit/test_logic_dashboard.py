@@ -106,6 +106,23 @@ def test_merge_newest_pages_through_partitions_without_repeats_even_on_equal_tim
     assert seen == [task.task_id for task in expected]
 
 
+def test_a_task_read_in_two_statuses_during_a_change_is_listed_once_as_it_is_now() -> None:
+    # Given the same task read as PROCESSING and, a moment later, as FAILED
+    before = replace(task_at(T0, "f" * 32, TaskStatus.PROCESSING), updated_at=isoformat(T0))
+    after = replace(
+        before, status=TaskStatus.FAILED, updated_at=isoformat(T0 + timedelta(seconds=1))
+    )
+    other = task_at(T0 - timedelta(seconds=1), "e" * 32)
+    # When the partitions are merged
+    page, position = recent.merge_newest([[before], [after, other]], None, 5)
+    # Then it appears once, in its latest status
+    assert [(task.task_id, task.status) for task in page] == [
+        ("f" * 32, TaskStatus.FAILED),
+        ("e" * 32, TaskStatus.QUEUED),
+    ]
+    assert position is None
+
+
 def test_position_tokens_round_trip_and_foreign_tokens_are_refused() -> None:
     position = recent.Position(created_at=isoformat(T0), task_id="d" * 32)
     assert recent.decode_position(recent.encode_position(position)) == position

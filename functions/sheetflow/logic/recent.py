@@ -78,13 +78,16 @@ def merge_newest(
     Each partition must hold every one of its tasks after `after`, or at least `limit + 1` of
     them, newest first (tasks at or before `after` are dropped here in any case).
     """
-    candidates = [
-        task
-        for partition in partitions
-        for task in partition
-        if after is None or position_of(task) < after
-    ]
-    candidates.sort(key=position_of, reverse=True)
+    # A task that changes status between two partitions' reads is in both: the later write wins.
+    latest: dict[str, Task] = {}
+    for partition in partitions:
+        for task in partition:
+            if after is not None and position_of(task) >= after:
+                continue
+            seen = latest.get(task.task_id)
+            if seen is None or task.updated_at > seen.updated_at:
+                latest[task.task_id] = task
+    candidates = sorted(latest.values(), key=position_of, reverse=True)
     page = candidates[:limit]
     more = len(candidates) > limit
     return page, (position_of(page[-1]) if more and page else None)
