@@ -7,8 +7,8 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo dashboard test test-unit test-browser screenshot lint \
-	bench bench-worker bench-large worker clean
+.PHONY: help install up down status deploy dev demo dashboard test test-unit test-browser screenshot \
+	lint bench bench-worker bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ status: install ## LocalStack's state; with the stack deployed, tasks and queue 
 
 deploy: up ## build and deploy to LocalStack (samconfig.toml's `local`; PARAMS="Name=Value ...")
 	@$(CLI) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+dev: up ## hot reload: the stack's functions run functions/ from the working tree until Ctrl-C
+	@$(CLI) dev
 
 demo: deploy ## the whole flow: sample uploads through the API and S3, results printed
 	@$(CLI) demo

@@ -68,6 +68,15 @@ def outputs(name: str | None = None) -> StackOutputs:
     return StackOutputs({o["OutputKey"]: o["OutputValue"] for o in live[0].get("Outputs", [])})
 
 
+def is_deployed(name: str | None = None) -> bool:
+    """Whether a live stack of that name exists (LocalStack must be running)."""
+    try:
+        outputs(name)
+    except UserFacingError:
+        return False
+    return True
+
+
 def deploy(name: str | None = None, parameters: dict[str, str] | None = None) -> StackOutputs:
     """sam build + samlocal deploy of template.yaml; a no-op deploy when nothing changed."""
     name = name or stack_name()

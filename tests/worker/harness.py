@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from sheetflow.config import ApiConfig
 from sheetflow.dal.tasks import TaskRepository
