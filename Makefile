@@ -6,9 +6,10 @@ SHELL := /bin/bash
 VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
+SECURITY  := .local/venvs/security/bin
 
 .PHONY: help install up down status deploy dev demo dashboard test test-unit test-browser screenshot \
-	lint bench bench-worker bench-large worker clean
+	lint docs bench bench-worker bench-reader bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,19 +41,26 @@ dashboard: install ## print the dashboard's URL (opens it when a display is pres
 worker: install ## run the standalone worker against the deployed stack's queue
 	@$(CLI) worker
 
-lint: install ## ruff, mypy, cfn-lint, sam validate --lint
+lint: install ## ruff, mypy, import contracts, cfn-lint, sam validate --lint, checkov, bandit
 	@$(VENV)/ruff check .
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
+	@$(VENV)/lint-imports --no-cache --no-logo
 	@$(VENV)/cfn-lint template.yaml
 	@AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 .local/venvs/sam/bin/sam validate --lint \
 		--template template.yaml
+	@$(SECURITY)/checkov --quiet --compact --skip-download --framework cloudformation \
+		--file template.yaml
+	@$(SECURITY)/bandit --quiet --recursive functions infra
 
 test: lint ## everything: lint, unit tests (moto), LocalStack integration and end-to-end tests
 	@$(VENV)/pytest
 
-test-unit: install ## unit tests only (no LocalStack)
-	@$(VENV)/pytest tests/unit
+test-unit: install ## every test that needs no LocalStack (all not marked `localstack`)
+	@$(VENV)/pytest -m "not localstack"
+
+docs: install ## regenerate the docs' parameter tables and CLI reference from template.yaml and the CLI
+	@$(PYTHON) -m stackctl.docs_sync
 
 test-browser: install ## the dashboard's browser tests (Chromium; screenshots in .local/artifacts/screenshots)
 	@$(VENV)/pytest tests/browser
@@ -67,6 +75,9 @@ bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printe
 
 bench-worker: deploy ## the standalone worker against python-rq on the same workload
 	@$(PYTHON) -m benchmarks.worker_vs_rq
+
+bench-reader: install ## the workbook reader against openpyxl and python-calamine: rows/s, peak MB
+	@$(PYTHON) -m benchmarks.reader
 
 bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
 	@$(PYTHON) -m benchmarks.large_workbooks

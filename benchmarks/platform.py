@@ -26,26 +26,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import boto3
-
-from stackctl import dev_dependencies, localstack, paths
+from stackctl import aws, dev_dependencies, localstack, paths
 from tests.support.lambda_zip import zip_of
 
 SOURCES = Path(__file__).with_name("lambda_sources")
 ROLE = "arn:aws:iam::000000000000:role/bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def client(service: str) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        endpoint_url=localstack.endpoint_url(),
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -85,7 +72,7 @@ def bench_startup(runs: int = 3) -> list[float]:
 
 
 def create_function(module: str, environment: dict[str, str] | None = None) -> str:
-    lambda_client = client("lambda")
+    lambda_client = aws.client("lambda")
     name = f"bench-{module.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
     code = zip_of({f"{module}.py": (SOURCES / f"{module}.py").read_text()})
     lambda_client.create_function(
@@ -103,7 +90,7 @@ def create_function(module: str, environment: dict[str, str] | None = None) -> s
 
 
 def bench_invokes(cold_runs: int = 5, warm_runs: int = 300) -> tuple[list[float], list[float]]:
-    lambda_client = client("lambda")
+    lambda_client = aws.client("lambda")
     cold, warm = [], []
     for _ in range(cold_runs):
         name = create_function("echo")
@@ -121,7 +108,7 @@ def bench_invokes(cold_runs: int = 5, warm_runs: int = 300) -> tuple[list[float]
 @contextmanager
 def latency_rig() -> Iterator[tuple[str, str]]:
     """A queue mapped to the latency probe, and the table where the probe writes."""
-    dynamodb, sqs, lambda_client = client("dynamodb"), client("sqs"), client("lambda")
+    dynamodb, sqs, lambda_client = aws.client("dynamodb"), aws.client("sqs"), aws.client("lambda")
     table = f"bench-latency-{uuid.uuid4().hex[:6]}"
     dynamodb.create_table(
         TableName=table,
@@ -149,7 +136,7 @@ def latency_rig() -> Iterator[tuple[str, str]]:
 
 
 def measure_one(queue_url: str, table: str) -> float:
-    sqs, dynamodb = client("sqs"), client("dynamodb")
+    sqs, dynamodb = aws.client("sqs"), aws.client("dynamodb")
     message_id = sqs.send_message(
         QueueUrl=queue_url, MessageBody=json.dumps({"sent_at": time.time()})
     )["MessageId"]
@@ -177,7 +164,7 @@ def handler(event, context):
 
 def bench_hot_reload(runs: int = 5) -> tuple[float, list[float]]:
     """Cold start of a hot-reloaded function, then save -> effect for `runs` saved changes."""
-    lambda_client = client("lambda")
+    lambda_client = aws.client("lambda")
     runtime = "python3.13"
     dev_dependencies.install(runtime)
     layer = lambda_client.publish_layer_version(

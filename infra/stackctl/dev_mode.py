@@ -21,10 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from stackctl import dev_dependencies, paths, stack
+from stackctl import aws, dev_dependencies, paths, stack
 from stackctl.errors import UserFacingError
+from stackctl.template_file import load_template
 
 HOT_RELOAD_BUCKET = "hot-reload"
 FUNCTION_TYPE = "AWS::Lambda::Function"
@@ -69,24 +68,9 @@ def _store_state(stack_name: str, saved: dict[str, SavedFunction]) -> None:
     )
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """Reads template.yaml with CloudFormation's short tags (!Ref, !Sub …) kept as plain values."""
-
-
-def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
-
-
-_TemplateLoader.add_multi_constructor("!", _any_tag)
-
-
 def code_folders(template: Path) -> dict[str, Path]:
     """Each function's source folder (its CodeUri, or the Globals one), by logical id."""
-    document = yaml.load(template.read_text(), Loader=_TemplateLoader)
+    document = load_template(template)
     default = ((document.get("Globals") or {}).get("Function") or {}).get("CodeUri")
     folders: dict[str, Path] = {}
     for logical_id, resource in (document.get("Resources") or {}).items():
@@ -101,7 +85,7 @@ def code_folders(template: Path) -> dict[str, Path]:
 def stack_functions(stack_name: str) -> dict[str, str]:
     """The stack's Lambda functions: logical id -> deployed function name."""
     stack.outputs(stack_name)  # a clear error when LocalStack is down or nothing is deployed
-    paginator = stack.client("cloudformation").get_paginator("list_stack_resources")
+    paginator = aws.client("cloudformation").get_paginator("list_stack_resources")
     functions: dict[str, str] = {}
     for page in paginator.paginate(StackName=stack_name):
         for resource in page["StackResourceSummaries"]:
@@ -119,7 +103,11 @@ def _save_packaged_code(stack_name: str, function: dict[str, Any]) -> SavedFunct
     name = config["FunctionName"]
     target = state_dir(stack_name) / f"{name}.zip"
     target.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(function["Code"]["Location"], timeout=60) as response:
+    location = function["Code"]["Location"]
+    if not str(location).startswith(("http://", "https://")):
+        raise ValueError(f"unexpected code location {location!r} for {name}")
+    # bandit B310: the scheme is checked above
+    with urllib.request.urlopen(location, timeout=60) as response:  # nosec B310
         target.write_bytes(response.read())
     layers = [layer["Arn"] for layer in config.get("Layers", [])]
     return SavedFunction(name=name, code_zip=str(target), layers=layers)
@@ -156,7 +144,7 @@ def enter(stack_name: str, template: Path) -> list[Switched]:
             f"No source folder in {template.name} for {', '.join(missing)}.",
             "Dev mode runs functions whose CodeUri is a folder of this project.",
         )
-    lambda_client = stack.client("lambda")
+    lambda_client = aws.client("lambda")
     saved = _load_state(stack_name)
     switched: list[Switched] = []
     for logical_id, name in sorted(functions.items()):
@@ -196,7 +184,7 @@ def enter(stack_name: str, template: Path) -> list[Switched]:
 def leave(stack_name: str) -> list[str]:
     """Puts the packaged code and layers back; the names of the functions restored."""
     saved = _load_state(stack_name)
-    lambda_client = stack.client("lambda")
+    lambda_client = aws.client("lambda")
 
     def restore(previous: SavedFunction) -> str | None:
         name = previous.name

@@ -14,7 +14,8 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 
-from stackctl.api_client import XLSX_MEDIA_TYPE, ApiClient, http_request
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from stackctl.api_client import ApiClient, http_request
 from stackctl.errors import UserFacingError
 from stackctl.progress import TransferProgress
 

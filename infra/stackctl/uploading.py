@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from stackctl import large_uploads, stack
-from stackctl.api_client import XLSX_MEDIA_TYPE, ApiClient, post_presigned
+from sheetflow.logic.task import upload_key
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from stackctl import aws, large_uploads
+from stackctl.api_client import ApiClient, post_presigned
 from stackctl.errors import UserFacingError
 from stackctl.progress import TransferProgress
 from stackctl.stack import StackOutputs
 
-# The bucket notification only matches keys under this prefix ending in .xlsx.
-UPLOAD_PREFIX = "uploads/"
 # The most the API's POST /uploads accepts (MaxApiUploadBytes cannot exceed it).
 API_BODY_LIMIT_BYTES = 4 * 1024 * 1024
 
@@ -80,9 +80,9 @@ def submit_file(path: Path, route: UploadRoute, outputs: StackOutputs) -> Submit
     try:
         if route is UploadRoute.S3:
             task_id = uuid.uuid4().hex
-            key = f"{UPLOAD_PREFIX}{task_id}/{path.name}"
+            key = upload_key(task_id, path.name)
             large_uploads.upload_file_to_bucket(
-                stack.client("s3"), path, outputs["BucketName"], key, progress
+                aws.client("s3"), path, outputs["BucketName"], key, progress
             )
             return SubmittedUpload(task_id, route, path.name, key)
         if size > large_uploads.MULTIPART_THRESHOLD_BYTES:
@@ -113,8 +113,8 @@ def put_into_bucket(data: bytes, filename: str, outputs: StackOutputs) -> Submit
     """A file dropped straight into the bucket. The worker takes the task id from a key shaped
     `uploads/<32 hex>/<name>`, so choosing that id here is what lets us follow the task."""
     task_id = uuid.uuid4().hex
-    key = f"{UPLOAD_PREFIX}{task_id}/{filename}"
-    stack.client("s3").put_object(
+    key = upload_key(task_id, filename)
+    aws.client("s3").put_object(
         Bucket=outputs["BucketName"], Key=key, Body=data, ContentType=XLSX_MEDIA_TYPE
     )
     return SubmittedUpload(task_id, UploadRoute.S3, filename, key)

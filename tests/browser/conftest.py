@@ -19,8 +19,8 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_pl
 
 from stackctl import paths
 from stackctl.stack import StackOutputs
-from tests.e2e.conftest import Api, FunctionSettings
 from tests.support import stacks
+from tests.support.e2e import Api, FunctionSettings
 
 CHROMIUM = Path(os.environ.get("SHEETFLOW_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -20,9 +20,8 @@ from playwright.sync_api import FilePayload, Page, expect
 from stackctl import cli, paths, samples
 from stackctl.stack import StackOutputs
 from tests.browser.conftest import Dashboard
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import Api, FunctionSettings
-from tests.support import stacks
+from tests.support.aws import AwsClientFactory
+from tests.support.e2e import E2E_STACK, Api, FunctionSettings
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e, pytest.mark.browser]
@@ -104,7 +103,7 @@ def test_the_demo_tasks_are_shown_with_their_outcomes(
     dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given `sheetflow demo` has run on the stack (two good workbooks, one broken file)
-    monkeypatch.setenv("SHEETFLOW_STACK", stacks.E2E_STACK)
+    monkeypatch.setenv("SHEETFLOW_STACK", E2E_STACK)
     assert cli.main(["demo"]) == 0
     printed = capsys.readouterr().out
     task_ids = re.findall(r"-> task ([0-9a-f]{32})", printed)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from stackctl import paths, samples, stack
+from stackctl import aws, paths, samples
 from stackctl.stack import StackOutputs
-from tests.cli.conftest import CLI_TEST_STACK, CliResult, CliRunner
+from tests.support.cli import CLI_TEST_STACK, CliResult, CliRunner
 from tests.support.large_workbook import padded_workbook
 from tests.support.waiting import wait_until
 
@@ -63,7 +63,7 @@ def test_a_file_over_the_multipart_threshold_goes_in_parts_with_a_progress_bar(
     assert f"Uploading {path.name}: 100% (9.0/9.0 MB)" in result.out
     key = re.search(r" as (uploads/\S+)\.$", result.out, re.MULTILINE)
     assert key, result.out
-    head = stack.client("s3").head_object(Bucket=on_cli_stack["BucketName"], Key=key.group(1))
+    head = aws.client("s3").head_object(Bucket=on_cli_stack["BucketName"], Key=key.group(1))
     assert head["ETag"].strip('"').endswith("-2")
     assert "SUCCEEDED · 1 sheet, 51 rows, 0 errors" in result.out
 
@@ -157,10 +157,16 @@ def test_logs_show_the_workers_lines(
     match = TASK_LINE.search(uploaded.out)
     assert uploaded.code == 0 and match
 
-    # When the worker's logs are read, Then they show its processing of that task
+    # When the worker's logs are read, Then they show its outcome line for that task, with the
+    # task id as the line's correlation id and the outcome field (not a message's wording)
     def processing_logged() -> CliResult | None:
         result = run_cli("logs", "worker", "--since", "5m")
-        return result if f"Processing task [{match.group(1)}]" in result.out else None
+        outcome_lines = [
+            line
+            for line in result.out.splitlines()
+            if f"[{match.group(1)}]" in line and " outcome=SUCCEEDED" in line
+        ]
+        return result if outcome_lines else None
 
     found = wait_until(processing_logged, timeout=30, what="the worker's log lines")
     assert found.code == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stackctl import paths
-from tests.cli.conftest import CliRunner
+from tests.support.cli import CliRunner
 from tests.support.large_workbook import padded_workbook
 
 CLI = paths.venv("dev") / "bin" / "sheetflow"

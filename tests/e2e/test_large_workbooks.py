@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import requests
 
+from sheetflow.logic.task import upload_key
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import large_uploads, samples
 from stackctl.api_client import ApiClient
 from stackctl.progress import TransferProgress
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import XLSX, Api, FunctionSettings, wait_queue_drained
+from tests.support.aws import AwsClientFactory
+from tests.support.e2e import Api, FunctionSettings, wait_queue_drained
 from tests.support.large_workbook import cached_large_workbook, padded_workbook
 from tests.support.waiting import wait_until
 
@@ -48,14 +50,14 @@ def worker_log_lines(aws: AwsClientFactory, function: str) -> list[str]:
 
 
 def outcomes_logged(lines: list[str], task_id: str) -> list[dict[str, Any]]:
-    """The worker's "Message processed" records for one task."""
+    """The worker's outcome records for one task (found by their fields, not their wording)."""
     found = []
     for line in lines:
         try:
             record = json.loads(line)
         except ValueError:
             continue  # START, END and REPORT lines
-        if record.get("message") == "Message processed" and record.get("task_id") == task_id:
+        if "outcome" in record and record.get("task_id") == task_id:
             found.append(record)
     return found
 
@@ -133,7 +135,7 @@ def test_a_presigned_post_over_the_s3_limit_is_refused_by_s3(
     answer = requests.post(
         upload["url"],
         data=upload["fields"],
-        files={upload["file_field"]: ("over.xlsx", b"x" * (3 * MIB // 2), XLSX)},
+        files={upload["file_field"]: ("over.xlsx", b"x" * (3 * MIB // 2), XLSX_MEDIA_TYPE)},
         timeout=60,
     )
     # Then S3 refuses it and stores nothing
@@ -156,7 +158,7 @@ def test_a_presigned_post_within_the_limit_is_processed(api: Api, tmp_path: Path
         answer = requests.post(
             upload["url"],
             data=upload["fields"],
-            files={upload["file_field"]: (path.name, file, XLSX)},
+            files={upload["file_field"]: (path.name, file, XLSX_MEDIA_TYPE)},
             timeout=60,
         )
     assert answer.status_code == 204, answer.text
@@ -181,7 +183,9 @@ def test_a_direct_put_over_the_limit_fails_too_large_after_one_attempt(
         # Given a worker whose S3 limit is 1 MiB and a 1.5 MB workbook put straight in
         task_id = uuid.uuid4().hex
         aws("s3").put_object(
-            Bucket=outputs["BucketName"], Key=f"uploads/{task_id}/over.xlsx", Body=path.read_bytes()
+            Bucket=outputs["BucketName"],
+            Key=upload_key(task_id, "over.xlsx"),
+            Body=path.read_bytes(),
         )
         # Then its task fails with TOO_LARGE on the first attempt, naming the limit
         task = api.wait_finished(task_id)
@@ -200,7 +204,7 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     path = tmp_path / "thirty.xlsx"
     padded_workbook(path, 30_000_000)
     task_id = uuid.uuid4().hex
-    key = f"uploads/{task_id}/thirty.xlsx"
+    key = upload_key(task_id, "thirty.xlsx")
     s3 = aws("s3")
     s3.upload_file(str(path), outputs["BucketName"], key, Config=large_uploads.TRANSFER_CONFIG)
     head = s3.head_object(Bucket=outputs["BucketName"], Key=key)
@@ -211,7 +215,12 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     assert task["size"] == path.stat().st_size
     # And once the queue is empty, the worker processed it exactly once
     wait_queue_drained(aws("sqs"), outputs["QueueUrl"], timeout=60)
-    outcomes = outcomes_logged(worker_log_lines(aws, outputs["WorkerFunctionName"]), task_id)
+    # (the log reaches CloudWatch Logs after the task is SUCCEEDED: wait for the line itself)
+    outcomes = wait_until(
+        lambda: outcomes_logged(worker_log_lines(aws, outputs["WorkerFunctionName"]), task_id),
+        timeout=30,
+        what="the worker's outcome line",
+    )
     assert [outcome["outcome"] for outcome in outcomes] == ["SUCCEEDED"]
 
 
@@ -277,11 +286,19 @@ def test_a_million_row_workbook_uploaded_in_presigned_parts_succeeds_with_its_st
             pytest.approx(numbers.high),
         ), letter
     assert [(c["cell"], c["value"]) for c in sheet["errors"]["cells"]] == expected.errors
+
     # And the worker stayed within its memory size; the figures are printed for the record
-    lines = worker_log_lines(aws, worker)
-    (outcome,) = outcomes_logged(lines, started["task_id"])
-    request_id = outcome["function_request_id"]
-    peaks = [int(m.group(2)) for m in map(_REPORT.search, lines) if m and m.group(1) == request_id]
+    # (the outcome and REPORT lines reach CloudWatch Logs after the task is SUCCEEDED: wait)
+    def logged() -> tuple[list[str], dict[str, Any], list[int]] | None:
+        lines = worker_log_lines(aws, worker)
+        outcomes = outcomes_logged(lines, started["task_id"])
+        if len(outcomes) != 1:
+            return None
+        request_id = outcomes[0]["function_request_id"]
+        reports = [m for m in map(_REPORT.search, lines) if m and m.group(1) == request_id]
+        return (lines, outcomes[0], [int(m.group(2)) for m in reports]) if reports else None
+
+    _, outcome, peaks = wait_until(logged, timeout=30, what="the outcome and REPORT lines")
     memory_size = aws("lambda").get_function_configuration(FunctionName=worker)["MemorySize"]
     assert peaks and peaks[0] < memory_size, (peaks, memory_size)
     print(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stackctl import dev_mode, sam
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
 
 pytestmark = [pytest.mark.localstack, pytest.mark.slow]
 

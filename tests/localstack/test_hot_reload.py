@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AwsClientFactory
-from tests.localstack.conftest import ROLE, FunctionFactory, wait_for_state
+from tests.support.aws import AwsClientFactory
 from tests.support.lambda_zip import zip_of
+from tests.support.lambdas import ROLE, FunctionFactory, wait_for_state
 
 pytestmark = pytest.mark.localstack
 

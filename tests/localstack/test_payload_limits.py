@@ -13,14 +13,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import AwsClientFactory
-from tests.localstack.conftest import FunctionFactory, source_zip
+from stackctl import aws
+from tests.support.aws import AwsClientFactory
+from tests.support.lambdas import FunctionFactory, source_zip
 
 pytestmark = pytest.mark.localstack
 
@@ -37,14 +37,7 @@ def json_string_of(total_bytes: int) -> str:
 @pytest.fixture
 def lambda_client(localstack_endpoint: str) -> Any:
     # No retries: a refused request must surface, not be sent again.
-    return boto3.client(
-        "lambda",
-        endpoint_url=localstack_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
+    return aws.client("lambda", config=Config(retries={"max_attempts": 0}, read_timeout=120))
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 from stackctl import stack
 from stackctl.stack import StackOutputs
-
-E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
+from tests.support.e2e import E2E_STACK
 
 
 @cache

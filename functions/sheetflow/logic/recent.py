@@ -19,7 +19,7 @@ from sheetflow.logic.task import Task
 ORDER_BY_STATUS = "status"
 ORDER_NEWEST = "newest"
 # A marker that tells these tokens from the by-status listing's.
-_TOKEN_PREFIX = "n."
+_CURSOR_MARK = "n."
 
 
 @dataclass(frozen=True, order=True)
@@ -42,16 +42,16 @@ def parse_order(value: str | None) -> str:
 
 def encode_position(position: Position) -> str:
     raw = json.dumps([position.created_at, position.task_id], separators=(",", ":")).encode()
-    return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _CURSOR_MARK + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_position(token: str) -> Position:
     invalid = RequestRejectedError(
         "INVALID_TOKEN", "The pagination token is not one this API issued: start without it."
     )
-    if not token.startswith(_TOKEN_PREFIX):
+    if not token.startswith(_CURSOR_MARK):
         raise invalid
-    body = token[len(_TOKEN_PREFIX) :]
+    body = token[len(_CURSOR_MARK) :]
     try:
         document = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except (binascii.Error, ValueError):

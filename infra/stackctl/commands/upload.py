@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sheetflow.logic.task import TaskStatus
 from stackctl import stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
@@ -52,9 +53,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
             f"check later with `sheetflow status {submitted.task_id}`."
         )
         return EXIT_TIMED_OUT
-    assert task is not None  # finished implies it exists
+    if task is None:  # finished implies it exists; this narrows the type
+        raise RuntimeError(f"task {submitted.task_id} finished but could not be read")
     _print_outcome(path.name, task, outputs["BucketName"])
-    return 0 if task.get("status") == "SUCCEEDED" else EXIT_FAILED
+    return 0 if task.get("status") == TaskStatus.SUCCEEDED else EXIT_FAILED
 
 
 def _print_outcome(label: str, task: dict[str, Any], results_bucket: str) -> None:
