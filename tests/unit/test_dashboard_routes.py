@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from sheetflow.dal.clients import sqs_client
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import api
+from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskError, TaskStatus, new_task
 
 from .conftest import FakeLambdaContext, Kit, Stack
@@ -196,7 +197,7 @@ def test_parked_dead_letters_are_listed_without_being_consumed_and_redriven_on_c
     # Given a parked dead letter of a FAILED task
     sqs = boto3.client("sqs")
     stored(stack, TaskStatus.FAILED, datetime.now(UTC), "7" * 32)
-    body = json.dumps({"task_id": "7" * 32, "bucket": stack.bucket, "key": "uploads/x/y.xlsx"})
+    body = task_message("7" * 32, stack.bucket, f"uploads/{'7' * 32}/book.xlsx")
     sqs.send_message(QueueUrl=stack.failed_queue_url, MessageBody=body)
     # When the page lists the parked letters, twice
     for _ in range(2):
