@@ -92,6 +92,8 @@ class ApiConfig(StackConfig):
     max_api_upload_bytes: int
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
+    # The stack's alarms whose states the dashboard shows (ALARM_NAMES, comma-separated).
+    alarm_names: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -116,6 +118,9 @@ class ApiConfig(StackConfig):
             ),
             result_url_expiry_seconds=integer_setting(
                 env, "RESULT_URL_EXPIRY_SECONDS", MAX_PRESIGN_SECONDS, 1, MAX_PRESIGN_SECONDS
+            ),
+            alarm_names=tuple(
+                name.strip() for name in env.get("ALARM_NAMES", "").split(",") if name.strip()
             ),
         )
 

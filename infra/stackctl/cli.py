@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from stackctl.commands import (
     cleanup,
+    dashboard,
     demo,
     deploy,
     dev,
@@ -28,6 +29,7 @@ COMMAND_MODULES = [
     deploy,
     dev,
     demo,
+    dashboard,
     upload,
     send,
     logs,

@@ -69,9 +69,9 @@ def load_event(name: str) -> dict[str, Any]:
 
 def _rebuild_handlers() -> None:
     """Every handler reads the environment of the current test again, with fresh clients."""
-    from sheetflow.handlers import api, cleanup, dead_letter, worker
+    from sheetflow.handlers import api, cleanup, dashboard, dead_letter, worker
 
-    for module in (api, worker, dead_letter, cleanup):
+    for module in (api, worker, dead_letter, cleanup, dashboard):
         module.dependencies.rebuild()
 
 

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBServiceResource
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -36,6 +37,11 @@ def sqs_client() -> SQSClient:
 
 
 @cache
+def cloudwatch_client() -> CloudWatchClient:
+    return boto3.client("cloudwatch", config=_CONFIG)
+
+
+@cache
 def dynamodb_resource() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", config=_CONFIG)
 
@@ -45,3 +51,4 @@ def reset_clients() -> None:
     s3_client.cache_clear()
     sqs_client.cache_clear()
     dynamodb_resource.cache_clear()
+    cloudwatch_client.cache_clear()

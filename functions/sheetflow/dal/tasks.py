@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from sheetflow.dal.clients import dynamodb_resource
 from sheetflow.dal.errors import dependency_call, error_code
+from sheetflow.logic import timeline
 from sheetflow.logic.task import (
     REDRIVABLE_ERROR_CODES,
     Task,
@@ -86,6 +87,51 @@ class TaskRepository:
             last_key={name: str(value) for name, value in last.items()} if last else None,
         )
 
+    def newest(
+        self,
+        status: TaskStatus,
+        limit: int,
+        *,
+        before: str | None = None,
+        since: str | None = None,
+        at: str | None = None,
+    ) -> list[Task]:
+        """Up to `limit` tasks in `status`, newest first: created strictly before `before`, at or
+        after `since`, or exactly `at` (each optional), following DynamoDB's pages."""
+        condition: Any = Key("status").eq(status.value)
+        if at is not None:
+            condition = condition & Key("created_at").eq(at)
+        elif before is not None and since is not None:
+            # BETWEEN is inclusive; the item at `before` itself is dropped below.
+            condition = condition & Key("created_at").between(since, before)
+        elif before is not None:
+            condition = condition & Key("created_at").lt(before)
+        elif since is not None:
+            condition = condition & Key("created_at").gte(since)
+        found: list[Task] = []
+        start_key: dict[str, Any] | None = None
+        while len(found) < limit:
+            arguments: dict[str, Any] = {
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": condition,
+                "Limit": limit - len(found),
+                "ScanIndexForward": False,
+            }
+            if start_key:
+                arguments["ExclusiveStartKey"] = start_key
+            with dependency_call("Query"):
+                response = self._table.query(**arguments)
+            items = response.get("Items", [])
+            found.extend(
+                task_from_item(item)
+                for item in items
+                if at is not None or before is None or str(item["created_at"]) < before
+            )
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                break
+        return found
+
     def check_reachable(self) -> None:
         with dependency_call("DescribeTable"):
             self._table.meta.client.describe_table(TableName=self.table_name)
@@ -94,6 +140,8 @@ class TaskRepository:
 
     def create(self, task: Task) -> bool:
         """Insert a new task; False when one with this id exists already."""
+        if not task.timeline:
+            task = replace(task, timeline=tuple(timeline.initial_events(task)))
         return self._conditional(
             "PutItem",
             lambda: self._table.put_item(
@@ -106,7 +154,12 @@ class TaskRepository:
         values: dict[str, Any] = {"status": TaskStatus.QUEUED.value, "updated_at": isoformat(now)}
         if size is not None:
             values["size"] = size
-        return self._update(task_id, values, Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value))
+        return self._update(
+            task_id,
+            values,
+            Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value),
+            event=timeline.event(timeline.QUEUED, now),
+        )
 
     def claim(self, task: Task, now: datetime, lease_until: int) -> Task | None:
         """Move the task, as read, to PROCESSING with the next attempt number.
@@ -131,7 +184,8 @@ class TaskRepository:
             "lease_until": lease_until,
             "updated_at": isoformat(now),
         }
-        if not self._update(task.task_id, values, condition, remove=removed):
+        started = timeline.event(timeline.CLAIMED, now, attempt=task.attempts + 1)
+        if not self._update(task.task_id, values, condition, remove=removed, event=started):
             return None
         return replace(
             task,
@@ -161,7 +215,13 @@ class TaskRepository:
             "updated_at": isoformat(now),
         }
         # A redriven task that succeeds carries no error from its earlier failure.
-        return self._update(task_id, values, self._own_attempt(attempt), remove=("error",))
+        return self._update(
+            task_id,
+            values,
+            self._own_attempt(attempt),
+            remove=("error",),
+            event=timeline.event(timeline.SUCCEEDED, now, attempt=attempt),
+        )
 
     def fail_attempt(self, task_id: str, attempt: int, error: TaskError, now: datetime) -> bool:
         """PROCESSING (this attempt) -> FAILED."""
@@ -171,7 +231,8 @@ class TaskRepository:
             "lease_until": 0,
             "updated_at": isoformat(now),
         }
-        return self._update(task_id, values, self._own_attempt(attempt))
+        ended = timeline.event(timeline.FAILED, now, attempt=attempt, code=error.code)
+        return self._update(task_id, values, self._own_attempt(attempt), event=ended)
 
     def fail_unfinished(self, task_id: str, error: TaskError, now: datetime) -> bool:
         """Any unfinished status -> FAILED (the dead-letter path)."""
@@ -181,7 +242,8 @@ class TaskRepository:
             "lease_until": 0,
             "updated_at": isoformat(now),
         }
-        return self._update(task_id, values, Attr("status").is_in(_UNFINISHED))
+        ended = timeline.event(timeline.DEAD_LETTERED, now, code=error.code)
+        return self._update(task_id, values, Attr("status").is_in(_UNFINISHED), event=ended)
 
     def release(self, task_id: str, attempt: int, last_error: TaskError, now: datetime) -> bool:
         """Give up this attempt's lease after a transient failure so a redelivery can retry."""
@@ -190,7 +252,8 @@ class TaskRepository:
             "last_error": last_error.to_dict(),
             "updated_at": isoformat(now),
         }
-        return self._update(task_id, values, self._own_attempt(attempt))
+        ended = timeline.event(timeline.RETRY, now, attempt=attempt, code=last_error.code)
+        return self._update(task_id, values, self._own_attempt(attempt), event=ended)
 
     def renew_lease(self, task_id: str, attempt: int, lease_until: int) -> bool:
         """Push the lease of this attempt forward; False once the task has left that attempt."""
@@ -219,18 +282,25 @@ class TaskRepository:
         values: Mapping[str, Any],
         condition: Any,
         remove: tuple[str, ...] = (),
+        event: Mapping[str, Any] | None = None,
     ) -> bool:
         # boto3's condition builder uses #n<i>/:v<i> placeholders: ours must differ.
         names = {f"#set{index}": name for index, name in enumerate(values)}
         assignments = ", ".join(f"{alias} = :set{index}" for index, alias in enumerate(names))
         expression = f"SET {assignments}"
+        expression_values = {
+            f":set{index}": _to_dynamo(value) for index, value in enumerate(values.values())
+        }
+        if event is not None:
+            # The change and its timeline entry are one write: they cannot disagree.
+            names["#timeline"] = "timeline"
+            expression += ", #timeline = list_append(if_not_exists(#timeline, :nothing), :event)"
+            expression_values[":nothing"] = []
+            expression_values[":event"] = [_to_dynamo(dict(event))]
         if remove:
             removed = {f"#rm{index}": name for index, name in enumerate(remove)}
             names.update(removed)
             expression += " REMOVE " + ", ".join(removed)
-        expression_values = {
-            f":set{index}": _to_dynamo(value) for index, value in enumerate(values.values())
-        }
         return self._conditional(
             "UpdateItem",
             lambda: self._table.update_item(
@@ -274,6 +344,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "last_error": task.last_error.to_dict() if task.last_error else None,
         "summary": task.summary,
         "result_key": task.result_key,
+        "timeline": list(task.timeline) or None,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -297,6 +368,7 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         last_error=_error(plain.get("last_error")),
         summary=plain.get("summary"),
         result_key=plain.get("result_key"),
+        timeline=tuple(plain.get("timeline") or ()),
     )
 
 

@@ -141,6 +141,8 @@ class Task:
     last_error: TaskError | None = None
     summary: dict[str, Any] | None = None
     result_key: str | None = None
+    # What happened to it, oldest first (see logic/timeline.py); appended to by every write.
+    timeline: tuple[dict[str, Any], ...] = ()
 
     @property
     def finished(self) -> bool:
