@@ -8,7 +8,8 @@ PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 SECURITY  := .local/venvs/security/bin
 
-.PHONY: help install up down status deploy dev demo test test-unit lint docs bench bench-worker bench-reader bench-large worker clean
+.PHONY: help install up down status deploy dev demo dashboard test test-unit test-browser screenshot \
+	lint docs bench bench-worker bench-reader bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -34,6 +35,9 @@ dev: up ## hot reload: the stack's functions run functions/ from the working tre
 demo: deploy ## the whole flow: sample uploads through the API and S3, results printed
 	@$(CLI) demo
 
+dashboard: install ## print the dashboard's URL (opens it when a display is present)
+	@$(CLI) dashboard
+
 worker: install ## run the standalone worker against the deployed stack's queue
 	@$(CLI) worker
 
@@ -57,6 +61,13 @@ test-unit: install ## every test that needs no LocalStack (all not marked `local
 
 docs: install ## regenerate the docs' parameter tables and CLI reference from template.yaml and the CLI
 	@$(PYTHON) -m stackctl.docs_sync
+
+test-browser: install ## the dashboard's browser tests (Chromium; screenshots in .local/artifacts/screenshots)
+	@$(VENV)/pytest tests/browser
+
+screenshot: install ## regenerate docs/images/dashboard.png: the demo's tasks as a browser test sees them
+	@SHEETFLOW_README_SCREENSHOT=docs/images/dashboard.png $(VENV)/pytest tests/browser \
+		-k "the_demo_tasks_are_shown"
 
 bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
 	@$(PYTHON) -m benchmarks.platform

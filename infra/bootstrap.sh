@@ -74,6 +74,20 @@ if ! up_to_date security "${security_inputs[@]}"; then
   mark_done security "${security_inputs[@]}"
 fi
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download cannot work
+# offline). Installed system-wide with apt when missing; the package index is refreshed only when
+# the first install attempt fails. Without root or apt, the browser tests say what is missing.
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "==> installing Chromium for the browser tests (apt-get install chromium)"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+elif [ ! -x /usr/bin/chromium ]; then
+  echo "note: /usr/bin/chromium is missing and cannot be installed here (needs root and apt);" \
+    "the browser tests will fail until it is installed: apt-get install chromium" >&2
+fi
+
 rt_inputs=(infra/lambda-runtime-requirements.txt)
 for runtime in python3.13 python3.12; do
   interpreter=$python313

@@ -115,6 +115,8 @@ class ApiConfig(StackConfig):
     timers: TimerLimits
     # Callback URLs on loopback hosts: refused on AWS, allowed locally (AllowLoopbackCallbacks).
     allow_loopback_callbacks: bool
+    # The stack's alarms whose states the dashboard shows (ALARM_NAMES, comma-separated).
+    alarm_names: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -143,6 +145,9 @@ class ApiConfig(StackConfig):
             event_bus_name=_required(env, "EVENT_BUS_NAME"),
             timers=timer_limits(env),
             allow_loopback_callbacks=flag_setting(env, "ALLOW_LOOPBACK_CALLBACKS"),
+            alarm_names=tuple(
+                name.strip() for name in env.get("ALARM_NAMES", "").split(",") if name.strip()
+            ),
         )
 
 

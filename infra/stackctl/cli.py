@@ -9,6 +9,7 @@ from collections.abc import Callable
 from stackctl.commands import (
     cancel,
     cleanup,
+    dashboard,
     demo,
     deploy,
     dev,
@@ -30,6 +31,7 @@ COMMAND_MODULES = [
     deploy,
     dev,
     demo,
+    dashboard,
     upload,
     cancel,
     send,

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 from stackctl import aws, paths, samples
 from stackctl.stack import StackOutputs
@@ -240,3 +241,20 @@ def test_demo_runs_the_whole_flow(run_cli: CliRunner, on_cli_stack: StackOutputs
     assert "details   sheetflow status " in result.out
     assert "X-Amz-Signature" not in result.out
     assert "make down" in result.out
+    # And it ends with the dashboard's address, where the stack serves the page
+    last_line = result.out.strip().splitlines()[-1].strip()
+    assert last_line == f"{on_cli_stack.api_base_url}/dashboard"
+    page = requests.get(last_line, timeout=30)
+    assert page.status_code == 200
+    assert "<title>sheetflow dashboard</title>" in page.text
+
+
+def test_dashboard_prints_its_address_and_opens_nothing_without_a_display(
+    run_cli: CliRunner, on_cli_stack: StackOutputs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = run_cli("dashboard")
+    assert result.code == 0, result.err
+    assert result.out.strip() == f"{on_cli_stack.api_base_url}/dashboard"
+    assert "Opened" not in result.err

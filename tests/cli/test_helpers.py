@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from stackctl.commands.dashboard import can_show_a_browser
 from stackctl.commands.logs import parse_duration
 from stackctl.errors import UserFacingError
 from stackctl.event_replay import (
@@ -199,6 +200,22 @@ def test_outcomes_in_words() -> None:
     assert outcome_line("a", succeeded) == "a: SUCCEEDED · 2 sheets, 1,501 rows, 1 error"
     assert outcome_line("b", failed) == "b: FAILED · NOT_XLSX: Not a workbook."
     assert outcome_line("c", None).startswith("c: no task yet")
+
+
+@pytest.mark.parametrize(
+    ("env", "platform", "shown"),
+    [
+        ({}, "linux", False),
+        ({"DISPLAY": ":0"}, "linux", True),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", True),
+        ({"DISPLAY": ""}, "linux", False),
+        ({}, "darwin", True),
+    ],
+)
+def test_a_browser_is_opened_only_where_someone_can_see_it(
+    env: dict[str, str], platform: str, shown: bool
+) -> None:
+    assert can_show_a_browser(env, platform) is shown
 
 
 def test_transfer_progress_draws_a_bar_on_a_terminal_and_quarters_elsewhere() -> None:

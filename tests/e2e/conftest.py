@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from stackctl import stack
 from stackctl.stack import StackOutputs
-from tests.support.e2e import E2E_STACK, Api, FunctionSettings
+from tests.support import stacks
+from tests.support.e2e import Api, FunctionSettings
 
 
 @pytest.fixture(scope="session")
 def outputs(localstack_endpoint: str) -> StackOutputs:
-    """Deploys template.yaml as its own stack (a no-op when it is already up to date)."""
-    return stack.deploy(name=E2E_STACK)
+    """Deploys template.yaml as its own stack, once per session (the browser tests share it)."""
+    return stacks.e2e_stack()
 
 
 @pytest.fixture(scope="session")

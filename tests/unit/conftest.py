@@ -73,9 +73,9 @@ def load_event(name: str) -> dict[str, Any]:
 
 def _rebuild_handlers() -> None:
     """Every handler reads the environment of the current test again, with fresh clients."""
-    from sheetflow.handlers import api, cleanup, dead_letter, export, scheduler, worker
+    from sheetflow.handlers import api, cleanup, dashboard, dead_letter, export, scheduler, worker
 
-    for module in (api, worker, dead_letter, cleanup, scheduler, export):
+    for module in (api, worker, dead_letter, cleanup, dashboard, scheduler, export):
         module.dependencies.rebuild()
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from sheetflow.dal.clients import reset_clients
 from tests.support.aws import AwsClientFactory
+from tests.support.large_workbook import cached_large_workbook
 from tests.support.worker import (
     Pipeline,
     StartWorker,
@@ -20,8 +21,10 @@ from tests.support.worker import (
 )
 from tests.support.worker import workbook_bytes as build_workbook
 
-# Rows of a workbook whose processing takes a few seconds (about 0.1 ms a row).
-SLOW_WORKBOOK_ROWS = 40_000
+# Rows of a workbook whose processing takes several seconds: the streaming reader handles some
+# 60k-120k rows a second on the reference machine, so this outlasts a 2 s visibility timeout
+# twice over even on a quiet machine.
+SLOW_WORKBOOK_ROWS = 600_000
 
 
 @pytest.fixture
@@ -50,8 +53,11 @@ def small_workbook(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def slow_workbook(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return build_workbook(tmp_path_factory.mktemp("books") / "slow.xlsx", SLOW_WORKBOOK_ROWS)
+def slow_workbook() -> bytes:
+    # Written straight as OOXML and cached under .local/: openpyxl's writer would take half a
+    # minute for this many rows.
+    path, _ = cached_large_workbook(SLOW_WORKBOOK_ROWS)
+    return path.read_bytes()
 
 
 def base_worker_env(endpoint: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBServiceResource
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
@@ -36,6 +37,11 @@ def s3_client() -> S3Client:
 @cache
 def sqs_client() -> SQSClient:
     return boto3.client("sqs", config=_CONFIG)
+
+
+@cache
+def cloudwatch_client() -> CloudWatchClient:
+    return boto3.client("cloudwatch", config=_CONFIG)
 
 
 @cache
@@ -66,3 +72,4 @@ def reset_clients() -> None:
     events_client.cache_clear()
     ses_client.cache_clear()
     secrets_client.cache_clear()
+    cloudwatch_client.cache_clear()

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from sheetflow.dal.clients import dynamodb_resource
 from sheetflow.dal.errors import dependency_call, error_code
+from sheetflow.logic import timeline
 from sheetflow.logic.task import (
     REDRIVABLE_ERROR_CODES,
     Task,
@@ -87,6 +88,51 @@ class TaskRepository:
             last_key={name: str(value) for name, value in last.items()} if last else None,
         )
 
+    def newest(
+        self,
+        status: TaskStatus,
+        limit: int,
+        *,
+        before: str | None = None,
+        since: str | None = None,
+        at: str | None = None,
+    ) -> list[Task]:
+        """Up to `limit` tasks in `status`, newest first: created strictly before `before`, at or
+        after `since`, or exactly `at` (each optional), following DynamoDB's pages."""
+        condition: Any = Key("status").eq(status.value)
+        if at is not None:
+            condition = condition & Key("created_at").eq(at)
+        elif before is not None and since is not None:
+            # BETWEEN is inclusive; the item at `before` itself is dropped below.
+            condition = condition & Key("created_at").between(since, before)
+        elif before is not None:
+            condition = condition & Key("created_at").lt(before)
+        elif since is not None:
+            condition = condition & Key("created_at").gte(since)
+        found: list[Task] = []
+        start_key: dict[str, Any] | None = None
+        while len(found) < limit:
+            arguments: dict[str, Any] = {
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": condition,
+                "Limit": limit - len(found),
+                "ScanIndexForward": False,
+            }
+            if start_key:
+                arguments["ExclusiveStartKey"] = start_key
+            with dependency_call("Query"):
+                response = self._table.query(**arguments)
+            items = response.get("Items", [])
+            found.extend(
+                task_from_item(item)
+                for item in items
+                if at is not None or before is None or str(item["created_at"]) < before
+            )
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                break
+        return found
+
     def check_reachable(self) -> None:
         with dependency_call("DescribeTable"):
             self._table.meta.client.describe_table(TableName=self.table_name)
@@ -95,6 +141,8 @@ class TaskRepository:
 
     def create(self, task: Task) -> bool:
         """Insert a new task; False when one with this id exists already."""
+        if not task.timeline:
+            task = replace(task, timeline=tuple(timeline.initial_events(task)))
         return self._conditional(
             "PutItem",
             lambda: self._table.put_item(
@@ -111,7 +159,12 @@ class TaskRepository:
         values: dict[str, Any] = {"status": status.value, "updated_at": isoformat(now)}
         if size is not None:
             values["size"] = size
-        return self._update(task_id, values, Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value))
+        return self._update(
+            task_id,
+            values,
+            Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value),
+            event=timeline.event(timeline.QUEUED, now),
+        )
 
     def claim(self, task: Task, now: datetime, lease_until: int) -> Task | None:
         """Move the task, as read, to PROCESSING with the next attempt number.
@@ -138,7 +191,8 @@ class TaskRepository:
             "updated_at": isoformat(now),
             "started_at": isoformat(now),
         }
-        if not self._update(task.task_id, values, condition, remove=removed):
+        started = timeline.event(timeline.CLAIMED, now, attempt=task.attempts + 1)
+        if not self._update(task.task_id, values, condition, remove=removed, event=started):
             return None
         return replace(
             task,
@@ -174,7 +228,13 @@ class TaskRepository:
         }
         # A redriven task that succeeds carries no error from its earlier failure.
         condition = self._own_attempt(attempt) & Attr("cancel_requested").not_exists()
-        return self._update(task_id, values, condition, remove=("error",))
+        return self._update(
+            task_id,
+            values,
+            condition,
+            remove=("error",),
+            event=timeline.event(timeline.SUCCEEDED, now, attempt=attempt),
+        )
 
     def fail_attempt(
         self, task_id: str, attempt: int, error: TaskError, now: datetime, event_lease: int
@@ -187,7 +247,8 @@ class TaskRepository:
             "updated_at": isoformat(now),
             **_event_due(event_lease),
         }
-        return self._update(task_id, values, self._own_attempt(attempt))
+        ended = timeline.event(timeline.FAILED, now, attempt=attempt, code=error.code)
+        return self._update(task_id, values, self._own_attempt(attempt), event=ended)
 
     def fail_unfinished(
         self, task_id: str, error: TaskError, now: datetime, event_lease: int
@@ -200,7 +261,8 @@ class TaskRepository:
             "updated_at": isoformat(now),
             **_event_due(event_lease),
         }
-        return self._update(task_id, values, Attr("status").is_in(_UNFINISHED))
+        ended = timeline.event(timeline.DEAD_LETTERED, now, code=error.code)
+        return self._update(task_id, values, Attr("status").is_in(_UNFINISHED), event=ended)
 
     def release(self, task_id: str, attempt: int, last_error: TaskError, now: datetime) -> bool:
         """Give up this attempt's lease after a transient failure so a redelivery can retry."""
@@ -209,7 +271,8 @@ class TaskRepository:
             "last_error": last_error.to_dict(),
             "updated_at": isoformat(now),
         }
-        return self._update(task_id, values, self._own_attempt(attempt))
+        ended = timeline.event(timeline.RETRY, now, attempt=attempt, code=last_error.code)
+        return self._update(task_id, values, self._own_attempt(attempt), event=ended)
 
     def report_progress(self, task_id: str, attempt: int, progress: dict[str, Any]) -> bool:
         """Record how far this attempt has read; False once the task has left that attempt."""
@@ -367,18 +430,26 @@ class TaskRepository:
         values: Mapping[str, Any],
         condition: Any,
         remove: tuple[str, ...] = (),
+        event: Mapping[str, Any] | None = None,
     ) -> bool:
         # boto3's condition builder uses #n<i>/:v<i> placeholders: ours must differ.
         names = {f"#set{index}": name for index, name in enumerate(values)}
         assignments = ", ".join(f"{alias} = :set{index}" for index, alias in enumerate(names))
-        expression = f"SET {assignments}" if assignments else ""
+        expression_values = {
+            f":set{index}": _to_dynamo(value) for index, value in enumerate(values.values())
+        }
+        parts = [assignments] if assignments else []
+        if event is not None:
+            # The change and its timeline entry are one write: they cannot disagree.
+            names["#timeline"] = "timeline"
+            parts.append("#timeline = list_append(if_not_exists(#timeline, :nothing), :event)")
+            expression_values[":nothing"] = []
+            expression_values[":event"] = [_to_dynamo(dict(event))]
+        expression = f"SET {', '.join(parts)}" if parts else ""
         if remove:
             removed = {f"#rm{index}": name for index, name in enumerate(remove)}
             names.update(removed)
             expression += " REMOVE " + ", ".join(removed)
-        expression_values = {
-            f":set{index}": _to_dynamo(value) for index, value in enumerate(values.values())
-        }
         arguments: dict[str, Any] = {
             "Key": {"task_id": task_id},
             "UpdateExpression": expression.strip(),
@@ -435,6 +506,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "notify": task.notify,
         "callback_url": task.callback_url,
         "outputs": task.outputs or None,
+        "timeline": list(task.timeline) or None,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -472,6 +544,7 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         webhook_attempts=plain.get("webhook_attempts"),
         outputs=plain.get("outputs"),
         exports=plain.get("exports"),
+        timeline=tuple(plain.get("timeline") or ()),
     )
 
 

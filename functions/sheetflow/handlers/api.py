@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig
+from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.export import parse_outputs
@@ -23,11 +24,12 @@ from sheetflow.logic.listing import (
 )
 from sheetflow.logic.multipart import completed_parts, declared_size
 from sheetflow.logic.notifications import check_callback_url, check_email
+from sheetflow.logic.recent import ORDER_NEWEST, parse_order
 from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import cancelling, health, queries, uploads
+from sheetflow.usecases import cancelling, dashboard, health, queries, uploads
 
 app = APIGatewayRestResolver()
 dependencies = HandlerDependencies(ApiConfig.from_env)
@@ -76,6 +78,7 @@ def _no_route(_: Exception) -> Response[Any]:
 app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
+app.include_router(dashboard_routes.router)
 
 
 def _header(name: str) -> str | None:
@@ -357,6 +360,9 @@ def list_tasks() -> dict[str, Any]:
     status = parse_status(event.get_query_string_value("status"))
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
+    if parse_order(event.get_query_string_value("order")) == ORDER_NEWEST:
+        newest = dashboard.newest_tasks(status, limit, token, dependencies.tasks)
+        return {"items": newest.items, "next": newest.next_token}
     cursor = decode_token(token, status) if token else first_cursor(status)
     listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
     return {"items": listing.items, "next": listing.next_token}

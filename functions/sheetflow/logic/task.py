@@ -179,6 +179,8 @@ class Task:
     # Extra stages asked for at upload (`outputs=csv`) and what they produced.
     outputs: list[str] | None = None
     exports: list[dict[str, Any]] | None = None
+    # What happened to it, oldest first (see logic/timeline.py); appended to by every write.
+    timeline: tuple[dict[str, Any], ...] = ()
 
     @property
     def finished(self) -> bool:

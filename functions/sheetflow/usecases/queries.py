@@ -8,6 +8,7 @@ from typing import Any
 from sheetflow.config import ApiConfig
 from sheetflow.dal import storage
 from sheetflow.dal.tasks import TaskRepository
+from sheetflow.logic import timeline
 from sheetflow.logic.listing import PageCursor, encode_token, next_status
 from sheetflow.logic.task import Task, TaskStatus
 
@@ -43,6 +44,9 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
         "outputs": task.outputs or [],
         # The CSV files of `outputs=csv`: sheet, key (beside the result), rows.
         "exports": task.exports or [],
+        "timeline": list(task.timeline),
+        "attempt_log": timeline.attempts(task.timeline),
+        "processing_seconds": timeline.processing_seconds(task),
     }
     if result_url is not None:
         view["result_url"] = result_url

@@ -11,6 +11,7 @@ from sheetflow.logic.task import TaskStatus
 from stackctl import paths, samples, stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
+from stackctl.commands.dashboard import dashboard_url
 from stackctl.progress import ProgressDisplay
 from stackctl.stack import StackOutputs
 from stackctl.task_waiting import WaitResult, WatchedTask, wait_for_tasks
@@ -83,6 +84,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"`sheetflow upload {sample_file} --wait`, `sheetflow logs worker`."
     )
     print("Stop LocalStack and everything it runs with `make down`.")
+    # Last, so the link is what the terminal shows at the end.
+    print("Dashboard (open it in a browser; `sheetflow dashboard` prints it again):")
+    print(f"  {dashboard_url(outputs)}")
     return 1 if unexpected else 0
 
 
