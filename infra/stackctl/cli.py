@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from stackctl.commands import (
+    alerts,
     cleanup,
     demo,
     deploy,
@@ -22,7 +23,18 @@ from stackctl.errors import UserFacingError
 Command = Callable[[argparse.Namespace], int]
 
 # Each module registers its own subcommands; the order here is the order in --help.
-COMMAND_MODULES = [localstack_process, deploy, demo, upload, send, logs, redrive, cleanup, worker]
+COMMAND_MODULES = [
+    localstack_process,
+    deploy,
+    demo,
+    upload,
+    send,
+    logs,
+    alerts,
+    redrive,
+    cleanup,
+    worker,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Short function names (api, worker, dead-letter, cleanup) and the stack outputs they map to."""
+"""Short function names (api, worker, dead-letter, cleanup, watchdog, canary, alerts) and the
+stack outputs they map to."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ FUNCTION_OUTPUTS = {
     "worker": "WorkerFunctionName",
     "dead-letter": "DeadLetterFunctionName",
     "cleanup": "CleanupFunctionName",
+    "watchdog": "WatchdogFunctionName",
+    "canary": "CanaryFunctionName",
+    "alerts": "AlertsFunctionName",
 }
 SHORT_NAMES = tuple(FUNCTION_OUTPUTS)
 

@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from stackctl import samples
+from tests.support.lambda_zip import zip_of
 
 # Set before any handler module creates the Powertools objects at import time.
 os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -26,6 +27,8 @@ EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 BUCKET = "sheetflow-uploads-123456789012-us-east-1"
 TABLE = "sheetflow-tasks"
 SAMPLE_TASK_ID = "0f8fad5bd9cb469fa16570867728950e"
+WORKER_FUNCTION = "sheetflow-worker"
+METRICS_NAMESPACE = "SheetflowTests"
 
 
 @dataclass
@@ -58,13 +61,15 @@ def load_event(name: str) -> dict[str, Any]:
 
 def _clear_caches() -> None:
     from sheetflow.dal.clients import reset_clients
-    from sheetflow.handlers import api, cleanup, dead_letter, worker
+    from sheetflow.handlers import api, canary, cleanup, dead_letter, watchdog, worker
 
     reset_clients()
     for module in (api, worker, dead_letter):
         module._config.cache_clear()
         module._tasks.cache_clear()
-    cleanup._config.cache_clear()
+    for scheduled in (cleanup, watchdog, canary):
+        scheduled._config.cache_clear()
+    api._watch_config.cache_clear()
 
 
 def create_table(name: str) -> None:
@@ -87,6 +92,28 @@ def create_table(name: str) -> None:
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
+    )
+
+
+def create_worker_trigger(queue_url: str) -> None:
+    """The worker function and its queue trigger, which /health checks is consuming."""
+    role = boto3.client("iam").create_role(
+        RoleName="worker-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lambda_client = boto3.client("lambda")
+    lambda_client.create_function(
+        FunctionName=WORKER_FUNCTION,
+        Runtime="python3.13",
+        Role=role,
+        Handler="sheetflow.handlers.worker.handler",
+        Code={"ZipFile": zip_of({"placeholder.py": "handler = None\n"})},
+    )
+    queue_arn = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=WORKER_FUNCTION, Enabled=True
     )
 
 
@@ -119,10 +146,17 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "MAX_UPLOAD_BYTES": str(1024 * 1024),
             "RETENTION_HOURS": "24",
             "MAX_RECEIVE_COUNT": "3",
+            "PIPELINE_NAME": "sheetflow-unit",
+            "WORKER_FUNCTION_NAME": WORKER_FUNCTION,
+            "STALL_THRESHOLD_SECONDS": "300",
+            "CANARY_ENABLED": "true",
+            "CANARY_DEADLINE_SECONDS": "120",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RESULTS_BUCKET", raising=False)
+        create_worker_trigger(queue_url)
         _clear_caches()
         yield Stack(
             bucket=BUCKET,

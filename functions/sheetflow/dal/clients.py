@@ -13,7 +13,9 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBServiceResource
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -40,8 +42,20 @@ def dynamodb_resource() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", config=_CONFIG)
 
 
+@cache
+def cloudwatch_client() -> CloudWatchClient:
+    return boto3.client("cloudwatch", config=_CONFIG)
+
+
+@cache
+def lambda_client() -> LambdaClient:
+    return boto3.client("lambda", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch credentials and mocks between cases)."""
     s3_client.cache_clear()
     sqs_client.cache_clear()
     dynamodb_resource.cache_clear()
+    cloudwatch_client.cache_clear()
+    lambda_client.cache_clear()

@@ -192,6 +192,25 @@ class TaskRepository:
         }
         return self._update(task_id, values, self._own_attempt(attempt))
 
+    def mark_requeued(self, task: Task, now: datetime) -> bool:
+        """Record that the watchdog re-queues this QUEUED task; False if it did so before (or the
+        task moved on). The record comes first, so a task is re-queued at most once."""
+        condition = (
+            Attr("status").eq(TaskStatus.QUEUED.value)
+            & Attr("attempts").eq(task.attempts)
+            & Attr("requeued_at").not_exists()
+        )
+        return self._update(task.task_id, {"requeued_at": isoformat(now)}, condition)
+
+    def fail_awaiting_upload(self, task_id: str, error: TaskError, now: datetime) -> bool:
+        """AWAITING_UPLOAD -> FAILED (the presigned URL expired unused)."""
+        values = {
+            "status": TaskStatus.FAILED.value,
+            "error": error.to_dict(),
+            "updated_at": isoformat(now),
+        }
+        return self._update(task_id, values, Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value))
+
     def delete_expired(self, task_id: str, created_before: str) -> None:
         """Delete the task if it is still expired; deleting a missing task is not an error."""
         self._conditional(

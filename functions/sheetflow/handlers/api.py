@@ -13,7 +13,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sheetflow.config import ApiConfig
+from sheetflow.config import ApiConfig, PipelineWatchConfig
+from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
 from sheetflow.logic.listing import (
@@ -26,7 +27,7 @@ from sheetflow.logic.listing import (
 from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.uploads import UploadRejectedError, decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import health, queries, uploads
+from sheetflow.usecases import health, pipeline_health, queries, uploads
 
 app = APIGatewayRestResolver()
 
@@ -47,6 +48,11 @@ def _config() -> ApiConfig:
 @cache
 def _tasks() -> TaskRepository:
     return TaskRepository(_config().table_name)
+
+
+@cache
+def _watch_config() -> PipelineWatchConfig:
+    return PipelineWatchConfig.from_env(os.environ)
 
 
 def _error_response(status: int, code: str, message: str) -> Response[Any]:
@@ -197,7 +203,11 @@ def list_tasks() -> dict[str, Any]:
 @app.get("/health")
 @tracer.capture_method
 def get_health() -> Response[Any]:
-    healthy, report = health.check_health(_config(), _tasks())
+    watch = _watch_config()
+    pipeline = pipeline_health.check_pipeline(
+        watch, _tasks(), CanaryRuns(watch.table_name), datetime.now(UTC)
+    )
+    healthy, report = health.check_health(_config(), _tasks(), pipeline)
     return Response(
         status_code=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
         content_type=content_types.APPLICATION_JSON,

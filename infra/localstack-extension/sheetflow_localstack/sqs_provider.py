@@ -52,7 +52,7 @@ def queue_messages(queue: Any) -> list[Any]:
         return [message for group in groups.values() for message in group.messages] + in_flight
 
 
-class AgeReportingPublishWorker(CloudwatchPublishWorker):  # type: ignore[misc]
+class AgeReportingPublishWorker(CloudwatchPublishWorker):
     """LocalStack's periodic SQS metrics, plus ApproximateAgeOfOldestMessage per queue."""
 
     def publish_approximate_cloudwatch_metrics(self) -> None:
@@ -89,10 +89,11 @@ def publish_queue_ages() -> None:
             )
 
 
-class AgeReportingSqsProvider(SqsProvider):  # type: ignore[misc]
+class AgeReportingSqsProvider(SqsProvider):
     def _init_cloudwatch_metrics_reporting(self) -> None:
         super()._init_cloudwatch_metrics_reporting()
-        if self._cloudwatch_publish_worker is not None:
+        publisher: Any = getattr(self, "_cloudwatch_publish_worker", None)
+        if publisher is not None:
             self._cloudwatch_publish_worker = AgeReportingPublishWorker()
 
 
