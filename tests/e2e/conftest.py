@@ -20,6 +20,13 @@ from tests.support.waiting import wait_until
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FINISHED = ("SUCCEEDED", "FAILED")
 E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
+# Stall signals scaled down so the stall tests see them within a minute or two: a 30 s threshold;
+# the canary exists (its alarm too) but its schedule stays out of the way, the tests invoke it.
+E2E_PARAMETERS = {
+    "StallThresholdSeconds": "30",
+    "CanaryIntervalMinutes": "60",
+    "CanaryDeadlineSeconds": "20",
+}
 
 
 @dataclass
@@ -79,7 +86,7 @@ class Api:
 @pytest.fixture(scope="session")
 def outputs(localstack_endpoint: str) -> StackOutputs:
     """Deploys template.yaml as its own stack (a no-op when it is already up to date)."""
-    return stack.deploy(name=E2E_STACK)
+    return stack.deploy(name=E2E_STACK, parameters=E2E_PARAMETERS)
 
 
 @pytest.fixture(scope="session")
