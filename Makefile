@@ -24,8 +24,8 @@ down: install ## stop LocalStack and every Lambda environment it started
 status: install ## LocalStack's state; with the stack deployed, tasks and queue depths
 	@$(CLI) status
 
-deploy: up ## build the SAM template and deploy it to LocalStack
-	@$(CLI) deploy
+deploy: up ## build and deploy to LocalStack (samconfig.toml's `local`; PARAMS="Name=Value ...")
+	@$(CLI) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 demo: deploy ## the whole flow: sample uploads through the API and S3, results printed
 	@$(CLI) demo

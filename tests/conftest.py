@@ -36,3 +36,25 @@ def aws(localstack_endpoint: str) -> AwsClientFactory:
         return session.client(service, endpoint_url=localstack_endpoint)  # type: ignore[call-overload]
 
     return client
+
+
+# --- wall time per suite, printed at the end of every run ---------------------------------------
+
+_SUITE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Setup, call and teardown of each test, session fixtures included (a stack deploy counts
+    # towards the suite whose first test needed it).
+    parts = report.nodeid.split("/")
+    suite = parts[1] if len(parts) > 2 and parts[0] == "tests" else parts[0].split("::")[0]
+    _SUITE_SECONDS[suite] = _SUITE_SECONDS.get(suite, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _SUITE_SECONDS:
+        return
+    terminalreporter.write_sep("-", "wall time per suite")
+    for suite, seconds in sorted(_SUITE_SECONDS.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{suite:<12} {seconds:8.1f} s")
+    terminalreporter.write_line(f"{'total':<12} {sum(_SUITE_SECONDS.values()):8.1f} s")

@@ -1,13 +1,27 @@
-"""Configuration from environment variables, parsed once per function into typed values."""
+"""Configuration from environment variables, parsed once per process into typed values.
+
+Every function shares the stack's resources (task table, buckets, retention); each model below
+adds what its function needs. The Lambda worker and the standalone worker share `WorkerConfig`:
+the standalone worker's `StandaloneConfig` wraps it with what only a polling loop needs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sheetflow.logic.validation import ValidationLimits
+
+# SQS limits for ReceiveMessage.
+MAX_RECEIVE_BATCH = 10
+MAX_WAIT_SECONDS = 20
+# A heartbeat every third of the visibility timeout leaves two beats of slack before it lapses.
+HEARTBEATS_PER_VISIBILITY = 3
 
 
 class ConfigError(RuntimeError):
-    """A required environment variable is missing or malformed."""
+    """A required environment variable or flag is missing or malformed."""
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -15,11 +29,6 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise ConfigError(f"environment variable {name} is required")
     return value
-
-
-def _results_bucket(env: Mapping[str, str], uploads_bucket: str) -> str:
-    """Where result documents go: RESULTS_BUCKET, or the uploads bucket when unset."""
-    return env.get("RESULTS_BUCKET", "").strip() or uploads_bucket
 
 
 def integer_setting(
@@ -33,40 +42,55 @@ def integer_setting(
         value = int(raw)
     except ValueError:
         raise ConfigError(f"environment variable {name} must be an integer, not {raw!r}") from None
+    return _within(f"environment variable {name}", value, minimum, maximum)
+
+
+def _within(what: str, value: int, minimum: int, maximum: int | None) -> int:
     if maximum is not None and not minimum <= value <= maximum:
-        raise ConfigError(
-            f"environment variable {name} must be between {minimum} and {maximum}, not {value}"
-        )
+        raise ConfigError(f"{what} must be between {minimum} and {maximum}, not {value}")
     if value < minimum:
-        raise ConfigError(f"environment variable {name} must be at least {minimum}, not {value}")
+        raise ConfigError(f"{what} must be at least {minimum}, not {value}")
     return value
 
 
 @dataclass(frozen=True)
-class ApiConfig:
+class StackConfig:
+    """The resources every function works with."""
+
     table_name: str
     bucket_name: str
+    # Where result documents go: RESULTS_BUCKET, or the uploads bucket when unset.
     results_bucket: str
+    retention_hours: int
+
+    @staticmethod
+    def fields_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+        bucket = _required(env, "BUCKET_NAME")
+        return {
+            "table_name": _required(env, "TABLE_NAME"),
+            "bucket_name": bucket,
+            "results_bucket": env.get("RESULTS_BUCKET", "").strip() or bucket,
+            "retention_hours": integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+        }
+
+
+@dataclass(frozen=True)
+class ApiConfig(StackConfig):
     queue_url: str
     dlq_url: str
     failed_queue_url: str
     max_upload_bytes: int
-    retention_hours: int
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
-        bucket = _required(env, "BUCKET_NAME")
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
-            bucket_name=bucket,
-            results_bucket=_results_bucket(env, bucket),
+            **StackConfig.fields_from_env(env),
             queue_url=_required(env, "QUEUE_URL"),
             dlq_url=_required(env, "DLQ_URL"),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
-            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
             presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
             result_url_expiry_seconds=integer_setting(
                 env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
@@ -75,72 +99,134 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
-class WorkerConfig:
-    table_name: str
-    bucket_name: str
-    results_bucket: str
+class WorkerConfig(StackConfig):
+    """How a task message is processed, by the Lambda worker and the standalone worker alike."""
+
     queue_url: str
-    max_upload_bytes: int
-    max_uncompressed_bytes: int
-    retention_hours: int
+    validation: ValidationLimits
     retry_base_seconds: int
     retry_max_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
-        bucket = _required(env, "BUCKET_NAME")
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
-            bucket_name=bucket,
-            results_bucket=_results_bucket(env, bucket),
+            **StackConfig.fields_from_env(env),
             queue_url=_required(env, "QUEUE_URL"),
-            max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
-            max_uncompressed_bytes=integer_setting(
-                env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
+            validation=ValidationLimits(
+                max_file_bytes=integer_setting(
+                    env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1
+                ),
+                max_uncompressed_bytes=integer_setting(
+                    env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
+                ),
             ),
-            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
             retry_base_seconds=integer_setting(env, "RETRY_BASE_SECONDS", 30),
             retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
         )
 
 
 @dataclass(frozen=True)
-class DeadLetterConfig:
-    table_name: str
-    bucket_name: str
+class StandaloneConfig:
+    """The standalone worker: `WorkerConfig` plus what only a polling loop needs.
+
+    Command-line flags may override the few values a person changes when starting it by hand.
+    """
+
+    worker: WorkerConfig
+    concurrency: int
+    # Visibility timeout the worker gives each message it holds, renewed by the heartbeat.
+    visibility_seconds: int
+    grace_seconds: int
+    health_port: int
+    # Slack before a consumer counts as hung: idle, no poll completed for the long-poll time plus
+    # this; busy, no heartbeat tick for the heartbeat interval plus this.
+    health_margin_seconds: int
+    # Interval of the one-line status log (counts of processed, failed, retried, held); 0: none.
+    status_log_seconds: int
+    receive_batch: int
+    wait_seconds: int
+    metrics_namespace: str
+
+    @property
+    def queue_url(self) -> str:
+        return self.worker.queue_url
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return self.visibility_seconds / HEARTBEATS_PER_VISIBILITY
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long a claim on a task lasts between heartbeats.
+
+        Half the visibility timeout: if the worker dies, its message reappears one visibility
+        timeout after the last heartbeat, by which time the task's lease (renewed a moment after
+        that heartbeat, or set by the claim less than a heartbeat after it) has lapsed, so the
+        redelivery can claim the task instead of finding it still held.
+        """
+        return max(1, self.visibility_seconds // 2)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StandaloneConfig:
+        return cls(
+            worker=WorkerConfig.from_env(env),
+            concurrency=integer_setting(env, "WORKER_CONCURRENCY", 1, 1, 64),
+            visibility_seconds=integer_setting(env, "WORKER_VISIBILITY_SECONDS", 60, 2, 43_200),
+            grace_seconds=integer_setting(env, "WORKER_GRACE_SECONDS", 30, 0, 3_600),
+            health_port=integer_setting(env, "WORKER_HEALTH_PORT", 0, 0, 65_535),
+            health_margin_seconds=integer_setting(
+                env, "WORKER_HEALTH_MARGIN_SECONDS", 10, 1, 3_600
+            ),
+            status_log_seconds=integer_setting(env, "WORKER_STATUS_LOG_SECONDS", 60, 0, 86_400),
+            receive_batch=integer_setting(env, "WORKER_RECEIVE_BATCH", MAX_RECEIVE_BATCH, 1, 10),
+            wait_seconds=integer_setting(env, "WORKER_WAIT_SECONDS", MAX_WAIT_SECONDS, 0, 20),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Sheetflow",
+        )
+
+    def with_overrides(
+        self,
+        *,
+        concurrency: int | None = None,
+        grace_seconds: int | None = None,
+        health_port: int | None = None,
+    ) -> StandaloneConfig:
+        """Command-line flags win over the environment; the same bounds apply."""
+        updated = self
+        if concurrency is not None:
+            updated = replace(updated, concurrency=_within("--concurrency", concurrency, 1, 64))
+        if grace_seconds is not None:
+            updated = replace(
+                updated, grace_seconds=_within("--grace-seconds", grace_seconds, 0, 3_600)
+            )
+        if health_port is not None:
+            updated = replace(updated, health_port=_within("--health-port", health_port, 0, 65_535))
+        return updated
+
+
+@dataclass(frozen=True)
+class DeadLetterConfig(StackConfig):
     # Where handled dead letters are parked for inspection and redrive.
     failed_queue_url: str
     max_receive_count: int
-    retention_hours: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> DeadLetterConfig:
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
-            bucket_name=_required(env, "BUCKET_NAME"),
+            **StackConfig.fields_from_env(env),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
             max_receive_count=integer_setting(env, "MAX_RECEIVE_COUNT", 3, minimum=1),
-            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
         )
 
 
 @dataclass(frozen=True)
-class CleanupConfig:
-    table_name: str
-    bucket_name: str
-    results_bucket: str
-    retention_hours: int
+class CleanupConfig(StackConfig):
     page_size: int
     safety_margin_ms: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CleanupConfig:
-        bucket = _required(env, "BUCKET_NAME")
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
-            bucket_name=bucket,
-            results_bucket=_results_bucket(env, bucket),
-            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+            **StackConfig.fields_from_env(env),
             page_size=integer_setting(env, "CLEANUP_PAGE_SIZE", 50, minimum=1),
             safety_margin_ms=integer_setting(env, "CLEANUP_SAFETY_MARGIN_MS", 10_000),
         )
@@ -158,12 +244,9 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 @dataclass(frozen=True)
-class PipelineWatchConfig:
+class PipelineWatchConfig(StackConfig):
     """What the watchdog, the canary and /health need to judge whether work is being done."""
 
-    table_name: str
-    bucket_name: str
-    results_bucket: str
     queue_url: str
     # The stack's name: the Pipeline dimension of the metrics alarms watch.
     pipeline_name: str
@@ -174,15 +257,11 @@ class PipelineWatchConfig:
     retry_max_seconds: int
     canary_enabled: bool
     canary_deadline_seconds: int
-    retention_hours: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PipelineWatchConfig:
-        bucket = _required(env, "BUCKET_NAME")
         return cls(
-            table_name=_required(env, "TABLE_NAME"),
-            bucket_name=bucket,
-            results_bucket=_results_bucket(env, bucket),
+            **StackConfig.fields_from_env(env),
             queue_url=_required(env, "QUEUE_URL"),
             pipeline_name=_required(env, "PIPELINE_NAME"),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Sheetflow",
@@ -192,5 +271,4 @@ class PipelineWatchConfig:
             retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
             canary_enabled=_flag(env, "CANARY_ENABLED", default=False),
             canary_deadline_seconds=integer_setting(env, "CANARY_DEADLINE_SECONDS", 120, minimum=1),
-            retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
         )

@@ -13,7 +13,6 @@ from stackctl import stack
 @dataclass(frozen=True)
 class Invocation:
     function_name: str
-    status_code: int
     payload: Any  # the decoded JSON answer (or the raw text when it is not JSON)
     function_error: str | None  # "Unhandled" when the handler raised
 
@@ -35,7 +34,6 @@ def invoke(function_name: str, event: Any) -> Invocation:
         payload = raw
     return Invocation(
         function_name=function_name,
-        status_code=int(response.get("StatusCode", 0)),
         payload=payload,
         function_error=response.get("FunctionError"),
     )

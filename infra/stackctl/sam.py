@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from stackctl import localstack, paths
 from stackctl.errors import UserFacingError
 
 REGION = "us-east-1"
+# The samconfig.toml environment of the local stack.
+SAMCONFIG_ENV = "local"
 
 
 def python313_dir() -> Path:
@@ -79,22 +82,59 @@ def build(template: Path, build_dir: Path) -> Path:
 def deploy(
     built_template: Path, stack_name: str, parameters: Mapping[str, str] | None = None
 ) -> None:
+    _run(
+        deploy_command(built_template, stack_name, samconfig(), parameters or {}),
+        cwd=built_template.parent,
+        what=f"samlocal deploy of stack {stack_name}",
+    )
+
+
+def deploy_command(
+    built_template: Path, stack_name: str, config: Path, parameters: Mapping[str, str]
+) -> list[str]:
+    """samlocal deploy with the `local` environment of samconfig.toml; `parameters` add to its
+    parameter_overrides (SAM itself would replace them) and win where both name one."""
     args = [
         "samlocal",
         "deploy",
+        "--config-file",
+        str(config),
+        "--config-env",
+        SAMCONFIG_ENV,
         "--template-file",
         str(built_template),
         "--stack-name",
         stack_name,
-        "--resolve-s3",
-        "--no-confirm-changeset",
-        "--no-fail-on-empty-changeset",
-        "--capabilities",
-        "CAPABILITY_IAM",
-        "CAPABILITY_AUTO_EXPAND",
         "--region",
         REGION,
     ]
-    if parameters:
-        args += ["--parameter-overrides", *(f"{k}={v}" for k, v in parameters.items())]
-    _run(args, cwd=built_template.parent, what=f"samlocal deploy of stack {stack_name}")
+    merged = {**configured_parameters(config), **parameters}
+    if merged:
+        args += ["--parameter-overrides", *(f"{k}={v}" for k, v in merged.items())]
+    return args
+
+
+def samconfig() -> Path:
+    return paths.project_root() / "samconfig.toml"
+
+
+def configured_parameters(config: Path) -> dict[str, str]:
+    """The `local` environment's parameter_overrides ("A=1 B=2") as a mapping."""
+    settings = tomllib.loads(config.read_text())
+    raw = settings.get(SAMCONFIG_ENV, {}).get("deploy", {}).get("parameters", {})
+    return parse_parameter_overrides(str(raw.get("parameter_overrides", "")))
+
+
+def parse_parameter_overrides(text: str | list[str]) -> dict[str, str]:
+    """`Name=Value` pairs, space separated or as a list; UserFacingError for anything else."""
+    pairs = text.split() if isinstance(text, str) else text
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise UserFacingError(
+                f"Parameter override {pair!r} is not Name=Value.",
+                "Write them as --parameter-overrides MaxReceiveCount=5 WorkerTimeout=300.",
+            )
+        parsed[name] = value
+    return parsed

@@ -14,6 +14,8 @@ from typing import Any
 
 import openpyxl
 
+from sheetflow.logic.errors import ErrorCode
+
 HEADER = ["order", "customer", "quantity", "unit_price", "ordered_on", "paid"]
 CUSTOMERS = ["Avery", "Blake", "Casey", "Devon", "Emery", "Finley", "Harper", "Jordan"]
 EXCEL_ERROR_VALUES = ["#DIV/0!", "#N/A", "#REF!", "#VALUE!"]
@@ -120,14 +122,15 @@ def broken_file(kind: str) -> bytes:
     raise ValueError(f"unknown broken file kind {kind!r}; choose from {', '.join(BROKEN_KINDS)}")
 
 
-BROKEN_KINDS = (
-    "empty",
-    "csv",
-    "encrypted",
-    "truncated",
-    "zip_bomb",
-    "entity_expansion",
-    "too_many_entries",
-    "not_a_workbook",
-    "word_document",
-)
+# Each kind of broken file, and the error code the worker must fail its task with.
+BROKEN_KINDS: dict[str, ErrorCode] = {
+    "empty": ErrorCode.EMPTY_FILE,
+    "csv": ErrorCode.NOT_XLSX,
+    "encrypted": ErrorCode.ENCRYPTED,
+    "truncated": ErrorCode.CORRUPT,
+    "zip_bomb": ErrorCode.ZIP_BOMB,
+    "entity_expansion": ErrorCode.XML_ATTACK,
+    "too_many_entries": ErrorCode.TOO_MANY_ENTRIES,
+    "not_a_workbook": ErrorCode.NOT_XLSX,
+    "word_document": ErrorCode.NOT_XLSX,
+}

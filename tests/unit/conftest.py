@@ -6,7 +6,8 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,16 @@ import openpyxl
 import pytest
 from moto import mock_aws
 
+from sheetflow.dal.tasks import TaskRepository
+from sheetflow.logic.task import (
+    Task,
+    TaskError,
+    TaskStatus,
+    new_task,
+    new_task_id,
+    result_key,
+    upload_key,
+)
 from stackctl import samples
 from tests.support.lambda_zip import zip_of
 
@@ -59,17 +70,13 @@ def load_event(name: str) -> dict[str, Any]:
     return loaded
 
 
-def _clear_caches() -> None:
-    from sheetflow.dal.clients import reset_clients
+def _rebuild_handlers() -> None:
+    """Every handler reads the environment of the current test again, with fresh clients."""
     from sheetflow.handlers import api, canary, cleanup, dead_letter, watchdog, worker
 
-    reset_clients()
-    for module in (api, worker, dead_letter):
-        module._config.cache_clear()
-        module._tasks.cache_clear()
-    for scheduled in (cleanup, watchdog, canary):
-        scheduled._config.cache_clear()
-    api._watch_config.cache_clear()
+    for module in (api, worker, dead_letter, cleanup, watchdog, canary):
+        module.dependencies.rebuild()
+    api.pipeline_dependencies.rebuild()
 
 
 def create_table(name: str) -> None:
@@ -157,7 +164,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RESULTS_BUCKET", raising=False)
         create_worker_trigger(queue_url)
-        _clear_caches()
+        _rebuild_handlers()
         yield Stack(
             bucket=BUCKET,
             table=TABLE,
@@ -165,7 +172,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             dlq_url=dlq_url,
             failed_queue_url=failed_queue_url,
         )
-        _clear_caches()
+        _rebuild_handlers()
 
 
 @pytest.fixture
@@ -203,6 +210,43 @@ class Kit:
     @staticmethod
     def hostile(kind: str) -> bytes:
         return samples.broken_file(kind)
+
+    @staticmethod
+    def store_task(
+        stack: Stack,
+        data: bytes | None,
+        *,
+        status: TaskStatus = TaskStatus.QUEUED,
+        created: datetime | None = None,
+        filename: str = "book.xlsx",
+        attempts: int = 0,
+        error: TaskError | None = None,
+        last_error: TaskError | None = None,
+        with_result: bool = False,
+    ) -> Task:
+        """A task in the table, with its upload (unless `data` is None) and, if asked, a result."""
+        task_id = new_task_id()
+        task = replace(
+            new_task(
+                task_id=task_id,
+                status=status,
+                bucket=stack.bucket,
+                key=upload_key(task_id, filename),
+                filename=filename,
+                now=created or datetime.now(UTC),
+                ttl=timedelta(days=30),
+            ),
+            attempts=attempts,
+            error=error,
+            last_error=last_error,
+        )
+        s3 = boto3.client("s3")
+        if data is not None:
+            s3.put_object(Bucket=stack.bucket, Key=task.key, Body=data)
+        if with_result:
+            s3.put_object(Bucket=stack.bucket, Key=result_key(task_id), Body=b"{}")
+        assert TaskRepository(stack.table).create(task)
+        return task
 
     @staticmethod
     def event(name: str) -> dict[str, Any]:

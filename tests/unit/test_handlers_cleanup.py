@@ -9,27 +9,17 @@ import pytest
 
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import cleanup
-from sheetflow.logic.task import Task, TaskStatus, new_task, new_task_id, upload_key
+from sheetflow.logic.task import Task, TaskStatus
 
-from .conftest import FakeLambdaContext, Stack
+from .conftest import FakeLambdaContext, Kit, Stack
 
 
-def stored_task(stack: Stack, age: timedelta, status: TaskStatus = TaskStatus.SUCCEEDED) -> Task:
-    task_id = new_task_id()
-    task = new_task(
-        task_id=task_id,
-        status=status,
-        bucket=stack.bucket,
-        key=upload_key(task_id, "old.xlsx"),
-        filename="old.xlsx",
-        now=datetime.now(UTC) - age,
-        ttl=timedelta(days=30),
-    )
-    s3 = boto3.client("s3")
-    s3.put_object(Bucket=stack.bucket, Key=task.key, Body=b"x")
-    s3.put_object(Bucket=stack.bucket, Key=f"results/{task_id}.json", Body=b"{}")
-    assert TaskRepository(stack.table).create(task)
-    return task
+def stored_task(
+    stack: Stack, kit: Kit, age: timedelta, status: TaskStatus = TaskStatus.SUCCEEDED
+) -> Task:
+    """A task created `age` ago, with its upload and its result."""
+    created = datetime.now(UTC) - age
+    return kit.store_task(stack, b"x", status=status, created=created, with_result=True)
 
 
 def keys(stack: Stack) -> set[str]:
@@ -38,14 +28,14 @@ def keys(stack: Stack) -> set[str]:
 
 
 def test_expired_tasks_go_with_their_objects_and_fresh_ones_stay(
-    stack: Stack, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, kit: Kit, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given five expired tasks in two statuses and one fresh task, and a page size of 2
     monkeypatch.setenv("CLEANUP_PAGE_SIZE", "2")
-    cleanup._config.cache_clear()
-    expired = [stored_task(stack, timedelta(hours=30)) for _ in range(3)]
-    expired += [stored_task(stack, timedelta(hours=48), TaskStatus.FAILED) for _ in range(2)]
-    fresh = stored_task(stack, timedelta(hours=1))
+    cleanup.dependencies.rebuild()
+    expired = [stored_task(stack, kit, timedelta(hours=30)) for _ in range(3)]
+    expired += [stored_task(stack, kit, timedelta(hours=48), TaskStatus.FAILED) for _ in range(2)]
+    fresh = stored_task(stack, kit, timedelta(hours=1))
     # When the cleanup runs
     report = cleanup.handler(cleanup_event(), context)
     # Then every expired task and object is gone, over several pages, and the fresh one stays
@@ -60,9 +50,9 @@ def test_expired_tasks_go_with_their_objects_and_fresh_ones_stay(
     assert again["tasks_deleted"] == 0 and again["complete"] is True
 
 
-def test_cleanup_stops_before_its_time_runs_out(stack: Stack) -> None:
+def test_cleanup_stops_before_its_time_runs_out(stack: Stack, kit: Kit) -> None:
     # Given expired tasks and an invocation with less time left than the safety margin
-    tasks = [stored_task(stack, timedelta(hours=30)) for _ in range(2)]
+    tasks = [stored_task(stack, kit, timedelta(hours=30)) for _ in range(2)]
     short_on_time = FakeLambdaContext(remaining_ms=5_000)
     # When the cleanup runs
     report = cleanup.handler(cleanup_event(), short_on_time)

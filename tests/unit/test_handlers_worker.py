@@ -18,23 +18,6 @@ from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, new_task
 from .conftest import FakeLambdaContext, Kit, Stack
 
 
-def make_task(stack: Stack, data: bytes | None, status: TaskStatus = TaskStatus.QUEUED) -> Task:
-    task_id = new_task_id()
-    task = new_task(
-        task_id=task_id,
-        status=status,
-        bucket=stack.bucket,
-        key=upload_key(task_id, "book.xlsx"),
-        filename="book.xlsx",
-        now=datetime.now(UTC),
-        ttl=timedelta(hours=48),
-    )
-    if data is not None:
-        boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
-    assert TaskRepository(stack.table).create(task)
-    return task
-
-
 def received_records(stack: Stack, bodies: list[str]) -> list[dict[str, Any]]:
     """Send and receive real messages so receipt handles are valid for ChangeMessageVisibility."""
     sqs = boto3.client("sqs")
@@ -63,8 +46,8 @@ def test_partial_batch_reports_only_the_transient_failure(
     stack: Stack, kit: Kit, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a good task, a bad file, and a task whose source bucket is unreachable
-    good = make_task(stack, kit.workbook())
-    bad = make_task(stack, kit.hostile("csv"))
+    good = kit.store_task(stack, kit.workbook())
+    bad = kit.store_task(stack, kit.hostile("csv"))
     unreachable_id = new_task_id()
     unreachable = new_task(
         task_id=unreachable_id,
@@ -106,7 +89,7 @@ def test_dead_letter_marks_task_failed_with_last_error(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
     # Given a task that failed transiently three times
-    task = make_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook())
     repository = TaskRepository(stack.table)
     claimed = repository.claim(task, datetime.now(UTC), 0)
     assert claimed is not None
@@ -133,7 +116,7 @@ def test_dead_letter_marks_task_failed_with_last_error(
 def test_dead_letter_leaves_finished_tasks_alone(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
-    task = make_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook())
     repository = TaskRepository(stack.table)
     claimed = repository.claim(task, datetime.now(UTC), 0)
     assert claimed is not None
@@ -178,7 +161,7 @@ def test_dead_letter_parks_the_original_body_unchanged(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
     # Given a dead-lettered task message and an S3 notification (as SQS delivered them)
-    task = make_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook())
     task_body = task_message(task.task_id, task.bucket, task.key)
     notification = json.dumps(
         {
@@ -206,7 +189,7 @@ def test_dead_letter_parks_the_original_body_unchanged(
 def test_dead_letter_of_a_finished_task_is_parked_and_the_task_kept(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
-    task = make_task(stack, kit.workbook(), status=TaskStatus.QUEUED)
+    task = kit.store_task(stack, kit.workbook())
     repository = TaskRepository(stack.table)
     claimed = repository.claim(task, datetime.now(UTC), 0)
     assert claimed is not None
@@ -224,7 +207,7 @@ def test_failure_to_forward_is_a_batch_item_failure_and_the_retry_parks_it(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
     # Given the failed-tasks queue cannot be reached
-    task = make_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook())
     body = task_message(task.task_id, task.bucket, task.key)
     sqs = boto3.client("sqs")
     sqs.delete_queue(QueueUrl=stack.failed_queue_url)
@@ -246,7 +229,7 @@ def test_failure_to_forward_is_a_batch_item_failure_and_the_retry_parks_it(
 def test_failure_to_mark_is_a_batch_item_failure_and_nothing_is_parked(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
-    task = make_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook())
     boto3.client("dynamodb").delete_table(TableName=stack.table)
     event = dead_letter_event(kit, [task_message(task.task_id, task.bucket, task.key)])
     response = dead_letter.handler(event, context)
@@ -258,7 +241,7 @@ def test_persistent_fault_is_parked_then_redrive_reprocesses(
     stack: Stack, kit: Kit, context: FakeLambdaContext
 ) -> None:
     # Given a task whose three attempts failed transiently (S3 down)
-    task = make_task(stack, kit.workbook(rows=4))
+    task = kit.store_task(stack, kit.workbook(rows=4))
     repository = TaskRepository(stack.table)
     current: Task | None = task
     for _ in range(3):

@@ -11,23 +11,12 @@ import pytest
 from sheetflow.logic.errors import ErrorCode, PermanentError
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file
+from stackctl import samples
 
 from .conftest import Kit
 
-HOSTILE_CASES = [
-    ("empty", ErrorCode.EMPTY_FILE),
-    ("csv", ErrorCode.NOT_XLSX),
-    ("encrypted", ErrorCode.ENCRYPTED),
-    ("truncated", ErrorCode.CORRUPT),
-    ("zip_bomb", ErrorCode.ZIP_BOMB),
-    ("entity_expansion", ErrorCode.XML_ATTACK),
-    ("too_many_entries", ErrorCode.TOO_MANY_ENTRIES),
-    ("not_a_workbook", ErrorCode.NOT_XLSX),
-    ("word_document", ErrorCode.NOT_XLSX),
-]
 
-
-@pytest.mark.parametrize(("kind", "code"), HOSTILE_CASES)
+@pytest.mark.parametrize(("kind", "code"), samples.BROKEN_KINDS.items())
 def test_hostile_files_are_refused_with_their_code(
     kind: str, code: ErrorCode, kit: Kit, tmp_path: Path
 ) -> None:

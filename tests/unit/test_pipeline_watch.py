@@ -11,15 +11,15 @@ from typing import Any
 import boto3
 import pytest
 
-from sheetflow.config import PipelineWatchConfig
+from sheetflow.config import PipelineWatchConfig, WorkerConfig
 from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import alerts, api, canary, watchdog
 from sheetflow.logic.canary import CANARY_FILENAME, CanaryRun
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import Task, TaskStatus, isoformat, new_task, new_task_id, upload_key
-from sheetflow.processing import OutcomeKind, WorkerSettings, process_message
 from sheetflow.usecases.canary import run_canary
+from sheetflow.usecases.processing import Outcome, OutcomeKind, process_message
 from sheetflow.usecases.watchdog import run_watchdog
 
 from .conftest import METRICS_NAMESPACE, WORKER_FUNCTION, FakeLambdaContext, Kit, Stack
@@ -74,11 +74,13 @@ def metric_values(name: str) -> list[float]:
     return [point["Maximum"] for point in points]
 
 
-def worker_settings(stack: Stack) -> WorkerSettings:
-    return WorkerSettings(
-        uploads_bucket=stack.bucket,
-        results_bucket=stack.bucket,
-        retention_hours=24,
+def process(body: str, stack: Stack) -> list[Outcome]:
+    """What the worker does with one delivery of `body`."""
+    return process_message(
+        body,
+        1,
+        WorkerConfig.from_env(os.environ),
+        TaskRepository(stack.table),
         lease_seconds=60,
     )
 
@@ -106,7 +108,7 @@ def test_a_lost_message_is_requeued_once_and_the_task_succeeds_once(stack: Stack
     assert max(metric_values("StalledTasks")) == 1
     assert max(metric_values("TasksRequeued")) == 1
     # And the re-queued message is processed once
-    outcomes = process_message(bodies[0], 1, worker_settings(stack), tasks)
+    outcomes = process(bodies[0], stack)
     assert [outcome.kind for outcome in outcomes] == [OutcomeKind.SUCCEEDED]
     done = tasks.get(lost.task_id)
     assert done is not None and done.status is TaskStatus.SUCCEEDED and done.attempts == 1
@@ -132,11 +134,7 @@ def test_requeueing_a_task_whose_message_still_exists_processes_it_once(
     original = task_message(task.task_id, task.bucket, task.key)
     assert tasks.mark_requeued(task, NOW)
     # When both are delivered
-    kinds = [
-        outcome.kind
-        for body in (original, original)
-        for outcome in process_message(body, 1, worker_settings(stack), tasks)
-    ]
+    kinds = [outcome.kind for body in (original, original) for outcome in process(body, stack)]
     # Then the second is consumed as a duplicate by the worker's claim
     assert kinds == [OutcomeKind.SUCCEEDED, OutcomeKind.SKIPPED]
     done = tasks.get(task.task_id)
@@ -193,10 +191,7 @@ def complete(stack: Stack, task_id: str) -> None:
             ]
         }
     )
-    kinds = [
-        o.kind
-        for o in process_message(body, 1, worker_settings(stack), TaskRepository(stack.table))
-    ]
+    kinds = [outcome.kind for outcome in process(body, stack)]
     assert kinds == [OutcomeKind.SUCCEEDED]
 
 

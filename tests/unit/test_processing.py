@@ -4,62 +4,57 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 
+from sheetflow.config import WorkerConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import task_message
-from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, new_task_id, upload_key
-from sheetflow.processing import OutcomeKind, RetryLaterError, WorkerSettings, process_message
+from sheetflow.logic.task import Task, TaskError, TaskStatus
+from sheetflow.usecases.processing import Outcome, OutcomeKind, RetryLaterError, process_message
+from stackctl import samples
 
 from .conftest import Kit, Stack
-from .test_logic_workbooks import HOSTILE_CASES
 
 NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
-def settings(stack: Stack, results_bucket: str | None = None) -> WorkerSettings:
-    return WorkerSettings(
-        uploads_bucket=stack.bucket,
-        results_bucket=results_bucket or stack.bucket,
-        retention_hours=24,
+def config(stack: Stack, results_bucket: str | None = None) -> WorkerConfig:
+    return WorkerConfig.from_env(
+        {
+            "TABLE_NAME": stack.table,
+            "BUCKET_NAME": stack.bucket,
+            "RESULTS_BUCKET": results_bucket or stack.bucket,
+            "QUEUE_URL": stack.queue_url,
+            "RETENTION_HOURS": "24",
+        }
+    )
+
+
+def process(body: str, stack: Stack, receive_count: int = 1, **kwargs: str) -> list[Outcome]:
+    return process_message(
+        body,
+        receive_count,
+        config(stack, **kwargs),
+        TaskRepository(stack.table),
         lease_seconds=60,
+        now=lambda: NOW,
     )
-
-
-def queued_task(stack: Stack, data: bytes, status: TaskStatus = TaskStatus.QUEUED) -> Task:
-    task_id = new_task_id()
-    task = new_task(
-        task_id=task_id,
-        status=status,
-        bucket=stack.bucket,
-        key=upload_key(task_id, "book.xlsx"),
-        filename="book.xlsx",
-        now=NOW,
-        ttl=timedelta(hours=48),
-    )
-    boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
-    assert TaskRepository(stack.table).create(task)
-    return task
 
 
 def run(stack: Stack, task: Task, receive_count: int = 1, **kwargs: str) -> list[OutcomeKind]:
-    outcomes = process_message(
-        task_message(task.task_id, task.bucket, task.key),
-        receive_count,
-        settings(stack, **kwargs),
-        TaskRepository(stack.table),
-        now=lambda: NOW,
+    outcomes = process(
+        task_message(task.task_id, task.bucket, task.key), stack, receive_count, **kwargs
     )
     return [outcome.kind for outcome in outcomes]
 
 
 def test_good_workbook_succeeds_with_result_and_summary(stack: Stack, kit: Kit) -> None:
     # Given a queued task for a good workbook
-    task = queued_task(stack, kit.workbook(rows=5))
+    task = kit.store_task(stack, kit.workbook(rows=5), created=NOW)
     # When its message is processed
     kinds = run(stack, task)
     # Then the task SUCCEEDED with a bounded summary and the full result is in S3
@@ -73,12 +68,12 @@ def test_good_workbook_succeeds_with_result_and_summary(stack: Stack, kit: Kit) 
     assert result["sheets"][0]["header"] == ["name", "amount"]
 
 
-@pytest.mark.parametrize(("kind", "code"), HOSTILE_CASES)
+@pytest.mark.parametrize(("kind", "code"), samples.BROKEN_KINDS.items())
 def test_bad_files_fail_permanently_without_retry(
     stack: Stack, kit: Kit, kind: str, code: ErrorCode
 ) -> None:
     # Given a queued task whose upload is hostile
-    task = queued_task(stack, kit.hostile(kind))
+    task = kit.store_task(stack, kit.hostile(kind), created=NOW)
     # When processed, Then it returns normally (message consumed) and the task FAILED with code
     assert run(stack, task) == [OutcomeKind.FAILED]
     stored = TaskRepository(stack.table).get(task.task_id)
@@ -87,7 +82,7 @@ def test_bad_files_fail_permanently_without_retry(
 
 
 def test_missing_source_object_is_permanent(stack: Stack, kit: Kit) -> None:
-    task = queued_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook(), created=NOW)
     boto3.client("s3").delete_object(Bucket=stack.bucket, Key=task.key)
     assert run(stack, task) == [OutcomeKind.FAILED]
     stored = TaskRepository(stack.table).get(task.task_id)
@@ -97,7 +92,7 @@ def test_missing_source_object_is_permanent(stack: Stack, kit: Kit) -> None:
 
 def test_duplicate_delivery_of_finished_task_is_skipped(stack: Stack, kit: Kit) -> None:
     # Given a task already processed once
-    task = queued_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook(), created=NOW)
     assert run(stack, task) == [OutcomeKind.SUCCEEDED]
     # When the same message arrives again
     kinds = run(stack, task, receive_count=2)
@@ -109,7 +104,7 @@ def test_duplicate_delivery_of_finished_task_is_skipped(stack: Stack, kit: Kit) 
 
 def test_concurrent_claims_one_wins(stack: Stack, kit: Kit) -> None:
     # Given two deliveries that both read the task while QUEUED
-    task = queued_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook(), created=NOW)
     repository = TaskRepository(stack.table)
     lease = int(NOW.timestamp()) + 60
     # When both try the conditional transition to PROCESSING
@@ -121,14 +116,14 @@ def test_concurrent_claims_one_wins(stack: Stack, kit: Kit) -> None:
 
 
 def test_delivery_during_active_lease_is_skipped(stack: Stack, kit: Kit) -> None:
-    task = queued_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook(), created=NOW)
     assert TaskRepository(stack.table).claim(task, NOW, int(NOW.timestamp()) + 60)
     assert run(stack, task) == [OutcomeKind.SKIPPED]
 
 
 def test_transient_failure_releases_task_and_retry_succeeds(stack: Stack, kit: Kit) -> None:
     # Given results go to a bucket that does not exist yet
-    task = queued_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook(), created=NOW)
     # When the message is processed, Then it asks to be retried with backoff
     with pytest.raises(RetryLaterError) as retry:
         run(stack, task, receive_count=2, results_bucket="results-not-created-yet")
@@ -161,8 +156,8 @@ def test_direct_s3_upload_creates_its_task(stack: Stack, kit: Kit) -> None:
     body = json.dumps({"Records": [record]})
     repository = TaskRepository(stack.table)
     # When its notification is processed twice
-    first = process_message(body, 1, settings(stack), repository, now=lambda: NOW)
-    second = process_message(body, 1, settings(stack), repository, now=lambda: NOW)
+    first = process(body, stack)
+    second = process(body, stack)
     # Then one task was created and processed once
     assert [outcome.kind for outcome in first] == [OutcomeKind.SUCCEEDED]
     assert [outcome.kind for outcome in second] == [OutcomeKind.SKIPPED]
@@ -174,57 +169,41 @@ def test_direct_s3_upload_creates_its_task(stack: Stack, kit: Kit) -> None:
 
 
 def test_presigned_upload_moves_from_awaiting_upload(stack: Stack, kit: Kit) -> None:
-    task = queued_task(stack, kit.workbook(), status=TaskStatus.AWAITING_UPLOAD)
+    task = kit.store_task(stack, kit.workbook(), status=TaskStatus.AWAITING_UPLOAD, created=NOW)
     record = {
         "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": stack.bucket}, "object": {"key": task.key, "size": 1}},
     }
-    outcomes = process_message(
-        json.dumps({"Records": [record]}),
-        1,
-        settings(stack),
-        TaskRepository(stack.table),
-        now=lambda: NOW,
-    )
+    outcomes = process(json.dumps({"Records": [record]}), stack)
     assert [outcome.task_id for outcome in outcomes] == [task.task_id]
     assert outcomes[0].kind is OutcomeKind.SUCCEEDED
 
 
 def test_test_event_and_garbage_are_ignored(stack: Stack) -> None:
-    repository = TaskRepository(stack.table)
     for body in ('{"Event": "s3:TestEvent"}', "garbage"):
-        outcomes = process_message(body, 1, settings(stack), repository)
+        outcomes = process(body, stack)
         assert [outcome.kind for outcome in outcomes] == [OutcomeKind.IGNORED]
 
 
 # --- redrive: FAILED with RETRIES_EXHAUSTED may be claimed again, nothing else finished may ------
 
 
-def failed_task(stack: Stack, data: bytes, code: str, attempts: int = 3) -> Task:
+def failed_task(stack: Stack, kit: Kit, data: bytes, code: str, attempts: int = 3) -> Task:
     """A task FAILED with `code` after `attempts` attempts, its upload still in place."""
-    task_id = new_task_id()
-    task = replace(
-        new_task(
-            task_id=task_id,
-            status=TaskStatus.FAILED,
-            bucket=stack.bucket,
-            key=upload_key(task_id, "book.xlsx"),
-            filename="book.xlsx",
-            now=NOW,
-            ttl=timedelta(hours=48),
-        ),
+    return kit.store_task(
+        stack,
+        data,
+        status=TaskStatus.FAILED,
+        created=NOW,
         attempts=attempts,
         error=TaskError(code, f"{code} for the test"),
         last_error=TaskError("DEPENDENCY_UNAVAILABLE", "S3 down"),
     )
-    boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data)
-    assert TaskRepository(stack.table).create(task)
-    return task
 
 
 def test_redriven_retries_exhausted_task_succeeds(stack: Stack, kit: Kit) -> None:
     # Given a task whose retries ran out, and its message moved back to the task queue
-    task = failed_task(stack, kit.workbook(rows=2), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
+    task = failed_task(stack, kit, kit.workbook(rows=2), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
     # When the message is processed
     kinds = run(stack, task)
     # Then the task is processed as attempt 4, SUCCEEDED, with its error cleared
@@ -238,7 +217,7 @@ def test_redriven_retries_exhausted_task_succeeds(stack: Stack, kit: Kit) -> Non
 
 
 def test_redriven_task_whose_file_is_bad_fails_for_good(stack: Stack, kit: Kit) -> None:
-    task = failed_task(stack, kit.hostile("csv"), ErrorCode.RETRIES_EXHAUSTED)
+    task = failed_task(stack, kit, kit.hostile("csv"), ErrorCode.RETRIES_EXHAUSTED)
     assert run(stack, task) == [OutcomeKind.FAILED]
     stored = TaskRepository(stack.table).get(task.task_id)
     assert stored is not None and stored.error is not None and stored.error.code == "NOT_XLSX"
@@ -249,7 +228,7 @@ def test_redriven_task_whose_file_is_bad_fails_for_good(stack: Stack, kit: Kit) 
 @pytest.mark.parametrize("code", [ErrorCode.NOT_XLSX, ErrorCode.CORRUPT, ErrorCode.SOURCE_MISSING])
 def test_permanently_failed_task_is_never_redone(stack: Stack, kit: Kit, code: ErrorCode) -> None:
     # Given a task FAILED for its file (even though a good workbook sits at its key now)
-    task = failed_task(stack, kit.workbook(), code)
+    task = failed_task(stack, kit, kit.workbook(), code)
     # When its message arrives again, Then it is skipped and the task is unchanged
     assert run(stack, task) == [OutcomeKind.SKIPPED]
     stored = TaskRepository(stack.table).get(task.task_id)
@@ -259,7 +238,7 @@ def test_permanently_failed_task_is_never_redone(stack: Stack, kit: Kit, code: E
 
 
 def test_succeeded_task_cannot_be_claimed(stack: Stack, kit: Kit) -> None:
-    task = queued_task(stack, kit.workbook())
+    task = kit.store_task(stack, kit.workbook(), created=NOW)
     assert run(stack, task) == [OutcomeKind.SUCCEEDED]
     stored = TaskRepository(stack.table).get(task.task_id)
     assert stored is not None
@@ -268,7 +247,7 @@ def test_succeeded_task_cannot_be_claimed(stack: Stack, kit: Kit) -> None:
 
 def test_concurrent_claims_of_a_redriven_task_one_wins(stack: Stack, kit: Kit) -> None:
     # Given two deliveries of the redriven message that both read the task as FAILED
-    task = failed_task(stack, kit.workbook(), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
+    task = failed_task(stack, kit, kit.workbook(), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
     repository = TaskRepository(stack.table)
     lease = int(NOW.timestamp()) + 60
     # When both try the conditional transition to PROCESSING
@@ -283,9 +262,44 @@ def test_concurrent_claims_of_a_redriven_task_one_wins(stack: Stack, kit: Kit) -
 
 def test_redrive_claim_is_conditional_on_the_stored_error_code(stack: Stack, kit: Kit) -> None:
     # Given a task FAILED for its file, read by someone who believes it ran out of retries
-    stored = failed_task(stack, kit.workbook(), ErrorCode.NOT_XLSX)
+    stored = failed_task(stack, kit, kit.workbook(), ErrorCode.NOT_XLSX)
     stale = replace(stored, error=TaskError(ErrorCode.RETRIES_EXHAUSTED, "stale read"))
     # When that reader claims it, Then the conditional write refuses
     repository = TaskRepository(stack.table)
     assert repository.claim(stale, NOW, int(NOW.timestamp()) + 60) is None
     assert repository.get(stored.task_id) == stored
+
+
+def test_every_claim_is_reported_so_its_lease_can_be_renewed(stack: Stack, kit: Kit) -> None:
+    # Given a queued task, and a file put straight into the bucket (its task created claimed)
+    queued = kit.store_task(stack, kit.workbook(), created=NOW)
+    boto3.client("s3").put_object(
+        Bucket=stack.bucket, Key="uploads/direct.xlsx", Body=kit.workbook()
+    )
+    notification = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": stack.bucket},
+                    "object": {"key": "uploads/direct.xlsx", "size": 100, "sequencer": "01"},
+                },
+            }
+        ]
+    }
+    claims: list[tuple[str, int]] = []
+    # When both messages are processed by a caller that watches claims
+    for body in (task_message(queued.task_id, queued.bucket, queued.key), json.dumps(notification)):
+        outcomes = process_message(
+            body,
+            1,
+            config(stack),
+            TaskRepository(stack.table),
+            lease_seconds=60,
+            on_claim=lambda task: claims.append((task.task_id, task.attempts)),
+            now=lambda: NOW,
+        )
+        assert [outcome.kind for outcome in outcomes] == [OutcomeKind.SUCCEEDED]
+    # Then each claim was reported with its attempt, whichever way the task was claimed
+    assert claims[0] == (queued.task_id, 1)
+    assert len(claims) == 2 and claims[1][1] == 1 and claims[1][0] != queued.task_id

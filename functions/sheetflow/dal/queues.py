@@ -1,11 +1,28 @@
-"""SQS: task messages, retry visibility, queue depth."""
+"""SQS: task messages, retry visibility, queue depth, and the polling worker's receive, delete
+and visibility calls (the Lambda's event source mapping makes those for it)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from sheetflow.dal.clients import sqs_client
-from sheetflow.dal.errors import dependency_call
+from sheetflow.dal.errors import dependency_call, error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
+
+# SQS takes at most ten entries per batch call.
+_BATCH_LIMIT = 10
 
 
 @dataclass(frozen=True)
@@ -44,3 +61,97 @@ def depth(queue_url: str) -> QueueDepth:
         in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
         delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
     )
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+
+
+def receive(
+    queue_url: str, max_messages: int, wait_seconds: int, visibility_seconds: int
+) -> list[ReceivedMessage]:
+    """One long poll; the messages come back invisible for `visibility_seconds`."""
+    with dependency_call("ReceiveMessage"):
+        response = sqs_client().receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=visibility_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+    return [
+        ReceivedMessage(
+            message_id=message["MessageId"],
+            receipt_handle=message["ReceiptHandle"],
+            body=message.get("Body", ""),
+            receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+        )
+        for message in response.get("Messages", [])
+    ]
+
+
+def delete(queue_url: str, message: ReceivedMessage) -> None:
+    with dependency_call("DeleteMessage"):
+        sqs_client().delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
+
+
+def set_visibility(queue_url: str, messages: Sequence[ReceivedMessage], seconds: int) -> list[str]:
+    """Make held messages invisible for `seconds` from now (0 hands them back to the queue).
+
+    Returns the ids SQS refused, typically messages deleted or already visible again meanwhile.
+    """
+    refused: list[str] = []
+    for start in range(0, len(messages), _BATCH_LIMIT):
+        chunk = messages[start : start + _BATCH_LIMIT]
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+            {
+                "Id": str(index),
+                "ReceiptHandle": message.receipt_handle,
+                "VisibilityTimeout": seconds,
+            }
+            for index, message in enumerate(chunk)
+        ]
+        with dependency_call("ChangeMessageVisibilityBatch"):
+            response = sqs_client().change_message_visibility_batch(
+                QueueUrl=queue_url, Entries=entries
+            )
+        failures = response.get("Failed", [])
+        refused.extend(chunk[int(failure["Id"])].message_id for failure in failures)
+    return refused
+
+
+_MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
+class QueueUnusableError(RuntimeError):
+    """The queue cannot be used at all; the message says why and what to do."""
+
+
+def check_usable(queue_url: str) -> None:
+    """Is the endpoint reachable and does the queue exist? QueueUnusableError says why not and
+    what to do."""
+    try:
+        sqs_client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    except EndpointConnectionError as exc:
+        where = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
+        raise QueueUnusableError(
+            f"cannot reach {where} ({exc}); check AWS_ENDPOINT_URL and that the service is up"
+        ) from None
+    except NoCredentialsError:
+        raise QueueUnusableError(
+            "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role"
+        ) from None
+    except ClientError as exc:
+        if error_code(exc) in _MISSING_QUEUE_CODES:
+            raise QueueUnusableError(
+                f"queue {queue_url} does not exist; set QUEUE_URL to the stack's QueueUrl output"
+            ) from None
+        raise QueueUnusableError(
+            f"cannot use queue {queue_url}: {error_code(exc)}: {exc}"
+        ) from None
+    except BotoCoreError as exc:
+        raise QueueUnusableError(f"cannot use queue {queue_url}: {exc}") from None

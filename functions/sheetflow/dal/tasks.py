@@ -211,6 +211,10 @@ class TaskRepository:
         }
         return self._update(task_id, values, Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value))
 
+    def renew_lease(self, task_id: str, attempt: int, lease_until: int) -> bool:
+        """Push the lease of this attempt forward; False once the task has left that attempt."""
+        return self._update(task_id, {"lease_until": lease_until}, self._own_attempt(attempt))
+
     def delete_expired(self, task_id: str, created_before: str) -> None:
         """Delete the task if it is still expired; deleting a missing task is not an error."""
         self._conditional(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from functools import cache
 from http import HTTPStatus
 from typing import Any
 
@@ -15,44 +13,30 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig, PipelineWatchConfig
 from sheetflow.dal.canary_runs import CanaryRuns
-from sheetflow.dal.tasks import TaskRepository
-from sheetflow.logic.errors import TransientError
+from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.listing import (
-    ListingRequestError,
     decode_token,
     first_cursor,
     parse_limit,
     parse_status,
 )
 from sheetflow.logic.task import is_valid_task_id
-from sheetflow.logic.uploads import UploadRejectedError, decode_body
+from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases import health, pipeline_health, queries, uploads
 
 app = APIGatewayRestResolver()
+dependencies = HandlerDependencies(ApiConfig.from_env)
+# What /health's pipeline section reads (worker trigger, stall threshold, canary).
+pipeline_dependencies = HandlerDependencies(PipelineWatchConfig.from_env)
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-@cache
-def _config() -> ApiConfig:
-    return ApiConfig.from_env(os.environ)
-
-
-@cache
-def _tasks() -> TaskRepository:
-    return TaskRepository(_config().table_name)
-
-
-@cache
-def _watch_config() -> PipelineWatchConfig:
-    return PipelineWatchConfig.from_env(os.environ)
+# The HTTP status of each way a request is rejected; any other code is a 400.
+_STATUS_BY_CODE: dict[str, HTTPStatus] = {
+    "TASK_NOT_FOUND": HTTPStatus.NOT_FOUND,
+    ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+}
 
 
 def _error_response(status: int, code: str, message: str) -> Response[Any]:
@@ -63,16 +47,9 @@ def _error_response(status: int, code: str, message: str) -> Response[Any]:
     )
 
 
-def _api_error(exc: ApiError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _upload_rejected(exc: UploadRejectedError) -> Response[Any]:
-    return _error_response(exc.status, exc.code, exc.message)
-
-
-def _bad_listing(exc: ListingRequestError) -> Response[Any]:
-    return _error_response(HTTPStatus.BAD_REQUEST, exc.code, exc.message)
+def _rejected(exc: RequestRejectedError) -> Response[Any]:
+    status = _STATUS_BY_CODE.get(exc.code, HTTPStatus.BAD_REQUEST)
+    return _error_response(status, exc.code, exc.message)
 
 
 def _dependency_down(exc: TransientError) -> Response[Any]:
@@ -91,9 +68,7 @@ def _no_route(_: Exception) -> Response[Any]:
 
 
 # Registered as plain calls: the resolver's decorators are untyped.
-app.exception_handler(ApiError)(_api_error)
-app.exception_handler(UploadRejectedError)(_upload_rejected)
-app.exception_handler(ListingRequestError)(_bad_listing)
+app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
 
@@ -120,11 +95,13 @@ def _status_url(task_id: str) -> str:
 @tracer.capture_method
 def upload() -> Response[Any]:
     event = app.current_event
-    config = _config()
+    config = dependencies.config
     data = decode_body(
         event.body, bool(event.is_base64_encoded), _header("Content-Type"), config.max_upload_bytes
     )
-    task = uploads.accept_upload(data, _requested_filename(), config, _tasks(), datetime.now(UTC))
+    task = uploads.accept_upload(
+        data, _requested_filename(), config, dependencies.tasks, datetime.now(UTC)
+    )
     logger.set_correlation_id(task.task_id)
     logger.info("Upload accepted", extra={"size": len(data), "key": task.key})
     metrics.add_metric(name="UploadsAccepted", unit=MetricUnit.Count, value=1)
@@ -149,12 +126,14 @@ def presign() -> Response[Any]:
         try:
             document = app.current_event.json_body
         except ValueError:
-            raise ApiError(
-                400, "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
+            raise RequestRejectedError(
+                "INVALID_JSON", 'The body must be JSON like {"filename": "book.xlsx"}.'
             ) from None
         if isinstance(document, dict) and isinstance(document.get("filename"), str):
             requested = document["filename"]
-    presigned = uploads.presign_upload(requested, _config(), _tasks(), datetime.now(UTC))
+    presigned = uploads.presign_upload(
+        requested, dependencies.config, dependencies.tasks, datetime.now(UTC)
+    )
     task = presigned.task
     logger.set_correlation_id(task.task_id)
     metrics.add_metric(name="PresignedUploads", unit=MetricUnit.Count, value=1)
@@ -178,13 +157,15 @@ def presign() -> Response[Any]:
 @tracer.capture_method
 def get_task(task_id: str) -> dict[str, Any]:
     if not is_valid_task_id(task_id):
-        raise ApiError(
-            400, "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
+        raise RequestRejectedError(
+            "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
-    view = queries.get_task(task_id, _config(), _tasks())
+    view = queries.get_task(task_id, dependencies.config, dependencies.tasks)
     if view is None:
-        raise ApiError(404, "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired.")
+        raise RequestRejectedError(
+            "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
+        )
     return view
 
 
@@ -196,18 +177,18 @@ def list_tasks() -> dict[str, Any]:
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
     cursor = decode_token(token, status) if token else first_cursor(status)
-    listing = queries.list_tasks(cursor, status, limit, _tasks())
+    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
     return {"items": listing.items, "next": listing.next_token}
 
 
 @app.get("/health")
 @tracer.capture_method
 def get_health() -> Response[Any]:
-    watch = _watch_config()
+    watch = pipeline_dependencies.config
     pipeline = pipeline_health.check_pipeline(
-        watch, _tasks(), CanaryRuns(watch.table_name), datetime.now(UTC)
+        watch, pipeline_dependencies.tasks, CanaryRuns(watch.table_name), datetime.now(UTC)
     )
-    healthy, report = health.check_health(_config(), _tasks(), pipeline)
+    healthy, report = health.check_health(dependencies.config, dependencies.tasks, pipeline)
     return Response(
         status_code=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
         content_type=content_types.APPLICATION_JSON,

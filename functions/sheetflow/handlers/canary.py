@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,25 +10,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sheetflow.config import PipelineWatchConfig
 from sheetflow.dal import metrics
 from sheetflow.dal.canary_runs import CanaryRuns
-from sheetflow.dal.tasks import TaskRepository
+from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic.canary import CanaryState
 from sheetflow.observability import logger, tracer
 from sheetflow.usecases.canary import run_canary
 
-
-@cache
-def _config() -> PipelineWatchConfig:
-    return PipelineWatchConfig.from_env(os.environ)
+dependencies = HandlerDependencies(PipelineWatchConfig.from_env)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config = _config()
+    config = dependencies.config
     now = datetime.now(UTC)
-    report = run_canary(
-        config, TaskRepository(config.table_name), CanaryRuns(config.table_name), now
-    )
+    report = run_canary(config, dependencies.tasks, CanaryRuns(config.table_name), now)
     previous = report.previous
     if previous is not None and previous.state is not CanaryState.PENDING:
         # The watchdog republishes this every minute; publishing it here makes a miss visible

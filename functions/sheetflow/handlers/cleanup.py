@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import CleanupConfig
-from sheetflow.dal.tasks import TaskRepository
+from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases.cleanup import run_cleanup
 
-
-@cache
-def _config() -> CleanupConfig:
-    return CleanupConfig.from_env(os.environ)
+dependencies = HandlerDependencies(CleanupConfig.from_env)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config = _config()
     report = run_cleanup(
-        config,
-        TaskRepository(config.table_name),
+        dependencies.config,
+        dependencies.tasks,
         context.get_remaining_time_in_millis,
         datetime.now(UTC),
     )

@@ -8,9 +8,7 @@ a record that keeps failing here.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import DeadLetterConfig
-from sheetflow.dal.tasks import TaskRepository
+from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.observability import logger, metrics, tracer
 from sheetflow.usecases.dead_letter import fail_dead_letter, park_dead_letter
 
@@ -33,24 +31,19 @@ from sheetflow.usecases.dead_letter import fail_dead_letter, park_dead_letter
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@cache
-def _config() -> DeadLetterConfig:
-    return DeadLetterConfig.from_env(os.environ)
-
-
-@cache
-def _tasks() -> TaskRepository:
-    return TaskRepository(_config().table_name)
+dependencies = HandlerDependencies(DeadLetterConfig.from_env)
 
 
 def record_handler(record: SQSRecord) -> None:
-    marked = fail_dead_letter(record.body, _config(), _tasks(), datetime.now(UTC))
+    marked = fail_dead_letter(
+        record.body, dependencies.config, dependencies.tasks, datetime.now(UTC)
+    )
     # Counted now: a retry of this record finds its tasks marked and would not count them.
     for task_id in marked:
         logger.set_correlation_id(task_id)
         logger.warning("Task failed: retries exhausted")
         metrics.add_metric(name="RetriesExhausted", unit=MetricUnit.Count, value=1)
-    parked_id = park_dead_letter(record.body, _config())
+    parked_id = park_dead_letter(record.body, dependencies.config)
     logger.info("Dead letter parked", extra={"message_id": record.message_id, "parked": parked_id})
     metrics.add_metric(name="DeadLetteredMessages", unit=MetricUnit.Count, value=1)
 

@@ -1,4 +1,5 @@
-"""Error codes and the two kinds of processing failure: permanent (the file) and transient."""
+"""Error codes, the two kinds of processing failure (permanent: the file; transient: a
+dependency), and the one error for a request that cannot be served as asked."""
 
 from __future__ import annotations
 
@@ -40,5 +41,18 @@ class TransientError(Exception):
 
     def __init__(self, message: str, code: ErrorCode = ErrorCode.DEPENDENCY_UNAVAILABLE) -> None:
         super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class RequestRejectedError(ValueError):
+    """A client's request cannot be served as asked: a code and a message for the client.
+
+    The code says what is wrong (MISSING_BODY, TOO_LARGE, INVALID_LIMIT, TASK_NOT_FOUND, ...);
+    the API handler alone decides which HTTP status that is.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
         self.code = code
         self.message = message

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sheetflow.logic.errors import RequestRejectedError
 from sheetflow.logic.task import TaskStatus
 
 DEFAULT_LIMIT = 20
@@ -24,13 +25,6 @@ LISTING_ORDER: tuple[TaskStatus, ...] = (
     TaskStatus.FAILED,
 )
 _KEY_ATTRIBUTES = frozenset({"task_id", "status", "created_at"})
-
-
-class ListingRequestError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -48,7 +42,7 @@ def parse_status(value: str | None) -> TaskStatus | None:
         return TaskStatus(value.upper())
     except ValueError:
         allowed = ", ".join(status.value for status in TaskStatus)
-        raise ListingRequestError(
+        raise RequestRejectedError(
             "INVALID_STATUS", f"Unknown status {value!r}: use one of {allowed}."
         ) from None
 
@@ -57,7 +51,7 @@ def parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_LIMIT
     if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
-        raise ListingRequestError(
+        raise RequestRejectedError(
             "INVALID_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {value!r}."
         )
     return int(value)
@@ -70,7 +64,7 @@ def encode_token(cursor: PageCursor) -> str:
 
 
 def decode_token(token: str, status_filter: TaskStatus | None) -> PageCursor:
-    invalid = ListingRequestError(
+    invalid = RequestRejectedError(
         "INVALID_TOKEN", "The pagination token is not one this API issued: start without it."
     )
     try:

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from sheetflow.logic.task import filename_from_key, is_valid_task_id, task_id_for_object
+from sheetflow.logic.task import (
+    Task,
+    TaskStatus,
+    filename_from_key,
+    is_valid_task_id,
+    new_task,
+    task_id_for_object,
+    task_ttl,
+)
 
 
 class MessageFormatError(ValueError):
@@ -33,6 +42,19 @@ class ObjectJob:
     @property
     def filename(self) -> str:
         return filename_from_key(self.key)
+
+    def new_task(self, status: TaskStatus, now: datetime, retention_hours: int) -> Task:
+        """The task record of an object that arrived without one."""
+        return new_task(
+            task_id=self.task_id,
+            status=status,
+            bucket=self.bucket,
+            key=self.key,
+            filename=self.filename,
+            now=now,
+            ttl=task_ttl(retention_hours),
+            size=self.size,
+        )
 
 
 def task_message(task_id: str, bucket: str, key: str) -> str:

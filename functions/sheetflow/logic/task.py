@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -110,7 +110,14 @@ def isoformat(moment: datetime) -> str:
 
 
 def parse_iso(value: str) -> datetime:
+    """The inverse of `isoformat`."""
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def task_ttl(retention_hours: int) -> timedelta:
+    """DynamoDB TTL a day after the cleanup's retention, so the cleanup (which also deletes the
+    task's objects) normally gets there first; TTL is the safety net."""
+    return timedelta(hours=retention_hours + 24)
 
 
 @dataclass(frozen=True)
@@ -159,11 +166,6 @@ class Task:
 
     def lease_active(self, now_epoch: int) -> bool:
         return self.status is TaskStatus.PROCESSING and self.lease_until > now_epoch
-
-    def with_status(self, status: TaskStatus, now: datetime) -> Task:
-        if not self.can_become(status):
-            raise ValueError(f"task {self.task_id}: {self.status} -> {status} is not allowed")
-        return replace(self, status=status, updated_at=isoformat(now))
 
 
 def new_task(

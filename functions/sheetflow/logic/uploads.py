@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 
-from sheetflow.logic.errors import ErrorCode
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 OCTET_STREAM = "application/octet-stream"
@@ -14,16 +14,6 @@ ACCEPTED_MEDIA_TYPES = frozenset({XLSX_MEDIA_TYPE, OCTET_STREAM})
 DEFAULT_FILENAME = "upload.xlsx"
 MAX_FILENAME_LENGTH = 120
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-class UploadRejectedError(ValueError):
-    """The request cannot become a task; carries the HTTP status to answer with."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def media_type(content_type: str | None) -> str:
@@ -34,19 +24,17 @@ def media_type(content_type: str | None) -> str:
 def decode_body(
     body: str | None, is_base64_encoded: bool, content_type: str | None, max_bytes: int
 ) -> bytes:
-    """The uploaded bytes, or UploadRejectedError with 400/413/415.
+    """The uploaded bytes, or RequestRejectedError: MISSING_BODY, UNSUPPORTED_MEDIA_TYPE,
+    INVALID_BASE64 or TOO_LARGE.
 
     API Gateway hands over binary bodies base64-encoded and flags them; a body that is valid
     UTF-8 may arrive as plain text with the flag off, so the flag alone decides the decoding.
     """
     if not body:
-        raise UploadRejectedError(
-            400, "MISSING_BODY", "The request has no body: send the workbook."
-        )
+        raise RequestRejectedError("MISSING_BODY", "The request has no body: send the workbook.")
     received = media_type(content_type)
     if received not in ACCEPTED_MEDIA_TYPES:
-        raise UploadRejectedError(
-            415,
+        raise RequestRejectedError(
             "UNSUPPORTED_MEDIA_TYPE",
             f"Content-Type {received or '(none)'!r} is not accepted: "
             f"use {XLSX_MEDIA_TYPE} or {OCTET_STREAM}.",
@@ -58,21 +46,20 @@ def decode_body(
         try:
             data = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise UploadRejectedError(
-                400, "INVALID_BASE64", f"The body is flagged base64 but does not decode: {exc}."
+            raise RequestRejectedError(
+                "INVALID_BASE64", f"The body is flagged base64 but does not decode: {exc}."
             ) from exc
     else:
         data = body.encode("utf-8", errors="surrogatepass")
     if not data:
-        raise UploadRejectedError(400, "MISSING_BODY", "The request body is empty.")
+        raise RequestRejectedError("MISSING_BODY", "The request body is empty.")
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
     return data
 
 
-def _too_large(max_bytes: int) -> UploadRejectedError:
-    return UploadRejectedError(
-        413,
+def _too_large(max_bytes: int) -> RequestRejectedError:
+    return RequestRejectedError(
         ErrorCode.TOO_LARGE,
         f"The workbook exceeds the {max_bytes} byte limit: upload a smaller file.",
     )

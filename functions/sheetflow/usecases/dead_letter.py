@@ -12,8 +12,7 @@ from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import MessageFormatError, parse_message
-from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task
-from sheetflow.processing import task_ttl
+from sheetflow.logic.task import Task, TaskError, TaskStatus
 
 
 def exhausted_error(attempts: int, last_error: TaskError | None) -> TaskError:
@@ -41,15 +40,7 @@ def fail_dead_letter(
         task = tasks.get(job.task_id)
         if task is None:
             # Never got as far as a task record: record the failure so the upload is visible.
-            placeholder = new_task(
-                task_id=job.task_id,
-                status=TaskStatus.FAILED,
-                bucket=job.bucket,
-                key=job.key,
-                filename=job.filename,
-                now=now,
-                ttl=task_ttl(config.retention_hours),
-            )
+            placeholder = job.new_task(TaskStatus.FAILED, now, config.retention_hours)
             error = exhausted_error(config.max_receive_count, None)
             if tasks.create(_with_error(placeholder, error)):
                 marked.append(job.task_id)

@@ -31,12 +31,12 @@ def check_health(
     config: ApiConfig, tasks: TaskRepository, pipeline: dict[str, Any] | None = None
 ) -> tuple[bool, dict[str, Any]]:
     checks = {
-        "bucket": _check(lambda: storage.bucket_reachable(config.bucket_name)),
-        "table": _check(tasks.check_reachable),
-        "queue": _check(lambda: _depth(config.queue_url)),
-        "dlq": _check(lambda: _depth(config.dlq_url)),
+        "bucket": probe_dependency(lambda: storage.bucket_reachable(config.bucket_name)),
+        "table": probe_dependency(tasks.check_reachable),
+        "queue": probe_dependency(lambda: _depth(config.queue_url)),
+        "dlq": probe_dependency(lambda: _depth(config.dlq_url)),
         # Dead letters already recorded as FAILED, waiting for an operator (inspect, redrive).
-        "failed": _check(lambda: _depth(config.failed_queue_url)),
+        "failed": probe_dependency(lambda: _depth(config.failed_queue_url)),
     }
     reasons = [
         f"{name} is unreachable: {check['error']}"
@@ -63,9 +63,11 @@ def _depth(queue_url: str) -> dict[str, Any]:
     return {"depth": depth.visible, "in_flight": depth.in_flight, "delayed": depth.delayed}
 
 
-def _check(probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+def probe_dependency(probe: Callable[[], object]) -> dict[str, Any]:
+    """`{"ok": True, **details}` when the probe answered, `{"ok": False, "error"}` when not."""
     try:
-        details = probe() or {}
+        answer = probe()
     except TransientError as exc:
         return {"ok": False, "error": exc.message}
+    details = answer if isinstance(answer, dict) else {}
     return {"ok": True, **details}

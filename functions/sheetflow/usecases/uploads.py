@@ -20,10 +20,10 @@ from sheetflow.logic.task import (
     api_upload_key,
     new_task,
     new_task_id,
+    task_ttl,
     upload_key,
 )
 from sheetflow.logic.uploads import safe_filename
-from sheetflow.processing import task_ttl
 
 logger = Logger(child=True)
 

@@ -1,5 +1,8 @@
 """`python -m sheetflow.worker`: parse the configuration once, check the queue, run.
 
+Before starting, one check: is the endpoint reachable and does the queue exist? A failure
+becomes one line for the person (or orchestrator log) that started the worker.
+
 Exit codes: 0 stopped gracefully; 1 stopped with unfinished work (grace period over, or a
 consumer failed); 2 cannot start (configuration, endpoint, queue, health port), reported as one
 line on stderr; 128+N stopped at once by a second signal N.
@@ -11,10 +14,9 @@ import argparse
 import os
 import sys
 
-from sheetflow.config import ConfigError
-from sheetflow.worker.preflight import StartupError, check_queue
-from sheetflow.worker.settings import StandaloneSettings
-from sheetflow.worker.supervisor import Supervisor
+from sheetflow.config import ConfigError, StandaloneConfig
+from sheetflow.dal.queues import QueueUnusableError, check_usable
+from sheetflow.worker.supervisor import StartupError, Supervisor
 
 EXIT_CANNOT_START = 2
 
@@ -46,13 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = StandaloneSettings.from_env(os.environ).with_overrides(
+        config = StandaloneConfig.from_env(os.environ).with_overrides(
             concurrency=args.concurrency,
             grace_seconds=args.grace_seconds,
             health_port=args.health_port,
         )
-        check_queue(settings.queue_url)
-        return Supervisor(settings).run()
-    except (ConfigError, StartupError) as error:
+        check_usable(config.queue_url)
+        return Supervisor(config).run()
+    except (ConfigError, QueueUnusableError, StartupError) as error:
         print(f"sheetflow worker: {error}", file=sys.stderr)
         return EXIT_CANNOT_START

@@ -2,63 +2,76 @@
 
 Settling follows the Lambda integration exactly: a message whose outcomes came back (SUCCEEDED,
 FAILED, SKIPPED, IGNORED) is consumed and deleted; RetryLaterError keeps it and sets its
-visibility to the retry delay (the same backoff); any other exception leaves it to reappear after
-its visibility timeout, like a crashed invocation.
+visibility to the retry delay (the same backoff, through the same `schedule_retry`); any other
+exception leaves it to reappear after its visibility timeout, like a crashed invocation.
+
+A consumer stops on its own SIGTERM, on the supervisor's request, or when the supervisor dies. It
+ignores SIGINT: Ctrl-C reaches the whole process group, and the supervisor alone decides what it
+means. A first SIGTERM asks for a graceful stop; a second one exits at once.
+
+ReceiveMessage waits up to 20 s; a stopping consumer should not. The poll therefore runs in a
+daemon thread while the loop watches for a stop request (`AbandonablePoll`). If the loop leaves
+first, messages the poll still brings are handed straight back to the queue; only a poll cut
+short by the process exiting can leave messages invisible, until their visibility timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import queue
+import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
 from multiprocessing.synchronize import Event
+from types import FrameType
 
 from aws_lambda_powertools import Metrics
 
+from sheetflow.config import StandaloneConfig
 from sheetflow.dal import queues
+from sheetflow.dal.queues import ReceivedMessage
+from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
-from sheetflow.observability import logger
-from sheetflow.processing import (
+from sheetflow.observability import log_outcomes, logger, record_metrics
+from sheetflow.usecases.processing import (
     Outcome,
+    OutcomeKind,
     RetryLaterError,
-    WorkerSettings,
-    log_outcomes,
     process_message,
-    record_metrics,
+    schedule_retry,
 )
-from sheetflow.worker import sqs
-from sheetflow.worker.heartbeat import Heartbeat
-from sheetflow.worker.inflight import InFlight
-from sheetflow.worker.leases import LeasedTaskRepository
-from sheetflow.worker.receiving import AbandonablePoll
-from sheetflow.worker.settings import StandaloneSettings
-from sheetflow.worker.status import StatusBoard
-from sheetflow.worker.stopping import StopRequest, die_with_supervisor
+from sheetflow.worker.health import StatusBoard
+from sheetflow.worker.holding import Heartbeat, InFlight
 
 # Pause after a failed poll, so an unreachable queue is not hammered.
 _POLL_FAILURE_PAUSE_SECONDS = 5.0
+_WATCH_INTERVAL_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1
 
 
 class Consumer:
     def __init__(
-        self, settings: StandaloneSettings, board: StatusBoard, slot: int, stop: StopRequest
+        self, config: StandaloneConfig, board: StatusBoard, slot: int, stop: StopRequest
     ) -> None:
-        self._settings = settings
+        self._config = config
         self._board = board
         self._slot = slot
         self._stop = stop
         self._inflight = InFlight()
-        self._tasks = LeasedTaskRepository(
-            settings.processing.table_name, on_claim=self._inflight.record_claim
-        )
-        self._worker_settings: WorkerSettings = settings.worker_settings()
-        self._metrics = Metrics(namespace=settings.metrics_namespace)
+        self._tasks = TaskRepository(config.worker.table_name)
+        self._metrics = Metrics(namespace=config.metrics_namespace)
         self._heartbeat = Heartbeat(
-            queue_url=settings.queue_url,
+            queue_url=config.queue_url,
             inflight=self._inflight,
             tasks=self._tasks,
-            interval_seconds=settings.heartbeat_seconds,
-            visibility_seconds=settings.visibility_seconds,
-            lease_seconds=settings.lease_seconds,
+            interval_seconds=config.heartbeat_seconds,
+            visibility_seconds=config.visibility_seconds,
+            lease_seconds=config.lease_seconds,
+            on_tick=lambda: board.record_beat(slot),
         )
 
     def run(self) -> None:
@@ -70,20 +83,21 @@ class Consumer:
                 if messages is None:
                     break
                 self._inflight.hold(messages)
+                self._board.set_held(self._slot, len(messages))
                 self._work_through(messages)
         finally:
             self._heartbeat.stop()
             self._hand_back(self._inflight.held())
 
-    def _receive(self) -> list[sqs.ReceivedMessage] | None:
-        settings = self._settings
+    def _receive(self) -> list[ReceivedMessage] | None:
+        config = self._config
         poll = AbandonablePoll(
-            settings.queue_url,
-            lambda: sqs.receive(
-                settings.queue_url,
-                max_messages=settings.receive_batch,
-                wait_seconds=settings.wait_seconds,
-                visibility_seconds=settings.visibility_seconds,
+            config.queue_url,
+            lambda: queues.receive(
+                config.queue_url,
+                max_messages=config.receive_batch,
+                wait_seconds=config.wait_seconds,
+                visibility_seconds=config.visibility_seconds,
             ),
         )
         try:
@@ -96,7 +110,7 @@ class Consumer:
             self._board.record_poll(self._slot)
         return messages
 
-    def _work_through(self, messages: list[sqs.ReceivedMessage]) -> None:
+    def _work_through(self, messages: list[ReceivedMessage]) -> None:
         for message in messages:
             if self._stop.requested():
                 return  # the rest are handed back when the loop ends
@@ -105,12 +119,18 @@ class Consumer:
                 self._handle(message)
             finally:
                 self._board.set_busy(self._slot, False)
+                self._board.set_held(self._slot, len(self._inflight.held()))
 
-    def _handle(self, message: sqs.ReceivedMessage) -> None:
+    def _handle(self, message: ReceivedMessage) -> None:
         self._inflight.start(message)
         try:
             outcomes = process_message(
-                message.body, message.receive_count, self._worker_settings, self._tasks
+                message.body,
+                message.receive_count,
+                self._config.worker,
+                self._tasks,
+                lease_seconds=self._config.lease_seconds,
+                on_claim=self._inflight.record_claim,
             )
         except RetryLaterError as retry:
             self._inflight.drop(message)  # before the delay, so no heartbeat overrides it
@@ -126,13 +146,18 @@ class Consumer:
         finally:
             self._metrics.flush_metrics()
 
-    def _consume(self, message: sqs.ReceivedMessage, outcomes: list[Outcome]) -> None:
+    def _consume(self, message: ReceivedMessage, outcomes: list[Outcome]) -> None:
         try:
-            sqs.delete(self._settings.queue_url, message)
+            queues.delete(self._config.queue_url, message)
         except TransientError as exc:
             # Redelivered later, it finds the task finished and is consumed as a duplicate.
             logger.warning("Could not delete a processed message", extra={"reason": exc.message})
         record_metrics(self._metrics, outcomes)
+        self._board.count(
+            self._slot,
+            processed=sum(outcome.kind is OutcomeKind.SUCCEEDED for outcome in outcomes),
+            failed=sum(outcome.kind is OutcomeKind.FAILED for outcome in outcomes),
+        )
         log_outcomes(
             outcomes,
             message_id=message.message_id,
@@ -140,30 +165,16 @@ class Consumer:
             pid=os.getpid(),
         )
 
-    def _retry_later(self, message: sqs.ReceivedMessage, retry: RetryLaterError) -> None:
-        self._metrics.add_metric(name="TransientFailures", unit="Count", value=1)
-        logger.warning(
-            "Transient failure, will retry",
-            extra={
-                "task_id": retry.task_id,
-                "reason": retry.message,
-                "delay_seconds": retry.delay_seconds,
-                "message_id": message.message_id,
-            },
-        )
-        queue_url = self._settings.queue_url
-        try:
-            queues.delay_retry(queue_url, message.receipt_handle, retry.delay_seconds)
-        except TransientError:
-            # The visibility timeout set at receive still delays the retry.
-            logger.warning("Could not set the retry delay", extra={"seconds": retry.delay_seconds})
+    def _retry_later(self, message: ReceivedMessage, retry: RetryLaterError) -> None:
+        self._board.count(self._slot, retried=1)
+        schedule_retry(self._config.queue_url, message.receipt_handle, retry, self._metrics)
 
-    def _hand_back(self, messages: list[sqs.ReceivedMessage]) -> None:
+    def _hand_back(self, messages: list[ReceivedMessage]) -> None:
         """Messages received but not started go straight back to the queue for other workers."""
         if not messages:
             return
         try:
-            sqs.set_visibility(self._settings.queue_url, messages, 0)
+            queues.set_visibility(self._config.queue_url, messages, 0)
         except TransientError as exc:
             logger.warning("Could not hand messages back", extra={"reason": exc.message})
             return
@@ -176,7 +187,7 @@ class Consumer:
 
 
 def consumer_main(
-    settings: StandaloneSettings,
+    config: StandaloneConfig,
     board: StatusBoard,
     slot: int,
     supervisor_request: Event,
@@ -187,4 +198,97 @@ def consumer_main(
     stop = StopRequest(supervisor_request, supervisor_pid)
     stop.install_signal_handlers()
     logger.append_keys(consumer=slot)
-    Consumer(settings, board, slot, stop).run()
+    Consumer(config, board, slot, stop).run()
+
+
+class StopRequest:
+    def __init__(self, supervisor_request: Event, supervisor_pid: int) -> None:
+        self._own = threading.Event()
+        self._supervisor_request = supervisor_request
+        self._supervisor_pid = supervisor_pid
+
+    def requested(self) -> bool:
+        return (
+            self._own.is_set()
+            or self._supervisor_request.is_set()
+            or os.getppid() != self._supervisor_pid
+        )
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, _frame: FrameType | None) -> None:
+        if self._own.is_set():
+            # Unfinished messages reappear after their visibility timeout: nothing is lost.
+            os._exit(128 + signum)
+        self._own.set()
+
+
+def die_with_supervisor(supervisor_pid: int) -> None:
+    """On Linux the kernel kills this process when the supervisor dies, even by SIGKILL, so a
+    killed worker never leaves consumers behind; elsewhere `requested()` notices the orphaning."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != supervisor_pid:  # it died before prctl took effect
+        os._exit(1)
+
+
+PollResult = list[ReceivedMessage] | TransientError
+
+
+class AbandonablePoll:
+    def __init__(self, queue_url: str, poll: Callable[[], list[ReceivedMessage]]) -> None:
+        self._queue_url = queue_url
+        self._poll = poll
+        self._results: queue.SimpleQueue[PollResult] = queue.SimpleQueue()
+        self._handoff = threading.Lock()
+        self._abandoned = False
+
+    def run(self, should_stop: Callable[[], bool]) -> list[ReceivedMessage] | None:
+        """The messages received, or None when a stop was requested first.
+
+        TransientError propagates when the poll itself failed.
+        """
+        threading.Thread(target=self._receive, name="receive", daemon=True).start()
+        while True:
+            try:
+                result = self._results.get(timeout=_WATCH_INTERVAL_SECONDS)
+            except queue.Empty:
+                if should_stop():
+                    self._abandon()
+                    return None
+                continue
+            if isinstance(result, TransientError):
+                raise result
+            return result
+
+    def _receive(self) -> None:
+        try:
+            result: PollResult = self._poll()
+        except TransientError as exc:
+            result = exc
+        with self._handoff:
+            if not self._abandoned:
+                self._results.put(result)
+                return
+        if isinstance(result, list) and result:
+            _hand_back(self._queue_url, result)
+
+    def _abandon(self) -> None:
+        with self._handoff:
+            self._abandoned = True
+        # A result that arrived between the last look and the abandonment.
+        try:
+            late = self._results.get_nowait()
+        except queue.Empty:
+            return
+        if isinstance(late, list) and late:
+            _hand_back(self._queue_url, late)
+
+
+def _hand_back(queue_url: str, messages: list[ReceivedMessage]) -> None:
+    # If even that fails, they reappear after their visibility timeout instead.
+    with contextlib.suppress(TransientError):
+        queues.set_visibility(queue_url, messages, 0)

@@ -24,14 +24,17 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
+from sheetflow.config import StandaloneConfig
 from sheetflow.observability import logger
 from sheetflow.worker.consumer import consumer_main
-from sheetflow.worker.health import ConsumerState, Liveness, assess_liveness
-from sheetflow.worker.health_server import HealthServer
-from sheetflow.worker.preflight import StartupError
-from sheetflow.worker.readiness import assess_readiness
-from sheetflow.worker.settings import StandaloneSettings
-from sheetflow.worker.status import StatusBoard
+from sheetflow.worker.health import (
+    HealthServer,
+    Liveness,
+    ProgressDeadlines,
+    StatusBoard,
+    assess_liveness,
+    assess_readiness,
+)
 
 _TICK_SECONDS = 0.2
 # A consumer that dies sooner than this after starting is restarted only after this pause.
@@ -40,6 +43,10 @@ _RESTART_PAUSE_SECONDS = 1.0
 # (bad configuration, a bug): the worker exits rather than crash-loop behind a healthy facade.
 _CRASH_LOOP_LIMIT = 5
 _QUICK_DEATH_SECONDS = 60.0
+
+
+class StartupError(RuntimeError):
+    """The worker cannot start; the message says why and what to do."""
 
 
 @dataclass
@@ -51,11 +58,11 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, settings: StandaloneSettings) -> None:
-        self._settings = settings
+    def __init__(self, config: StandaloneConfig) -> None:
+        self._config = config
         # Spawn, not fork: the supervisor runs threads (health server) and holds SDK clients.
         self._context = multiprocessing.get_context("spawn")
-        self._board = StatusBoard.create(self._context, settings.concurrency)
+        self._board = StatusBoard.create(self._context, config.concurrency)
         self._stop_request = self._context.Event()
         self._slots: dict[int, _Slot] = {}
         self._signals: list[int] = []
@@ -64,14 +71,14 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         server = self._start_health_server()
-        for slot in range(self._settings.concurrency):
+        for slot in range(self._config.concurrency):
             self._start(slot)
         logger.info(
             "Worker started",
             extra={
-                "queue_url": self._settings.queue_url,
-                "concurrency": self._settings.concurrency,
-                "visibility_seconds": self._settings.visibility_seconds,
+                "queue_url": self._config.queue_url,
+                "concurrency": self._config.concurrency,
+                "visibility_seconds": self._config.visibility_seconds,
                 "health_port": server.port if server else None,
                 "pid": os.getpid(),
             },
@@ -86,17 +93,17 @@ class Supervisor:
         self._signals.append(signum)
 
     def _start_health_server(self) -> HealthServer | None:
-        if not self._settings.health_port:
+        if not self._config.health_port:
             return None
         try:
             server = HealthServer(
-                self._settings.health_port,
+                self._config.health_port,
                 liveness=lambda: _as_probe(self.liveness()),
-                readiness=lambda: assess_readiness(self._settings),
+                readiness=lambda: assess_readiness(self._config),
             )
         except OSError as exc:
             raise StartupError(
-                f"cannot serve health checks on port {self._settings.health_port}: {exc.strerror}"
+                f"cannot serve health checks on port {self._config.health_port}: {exc.strerror}"
             ) from None
         server.start()
         return server
@@ -106,7 +113,7 @@ class Supervisor:
         self._board.reset(slot)
         process = self._context.Process(
             target=consumer_main,
-            args=(self._settings, self._board, slot, self._stop_request, os.getpid()),
+            args=(self._config, self._board, slot, self._stop_request, os.getpid()),
             name=f"sheetflow-consumer-{slot}",
         )
         process.start()
@@ -123,20 +130,25 @@ class Supervisor:
 
     def _supervise(self) -> int:
         stop_deadline: float | None = None
+        next_status = time.monotonic() + self._config.status_log_seconds
         while True:
             self._board.tick()
+            if self._config.status_log_seconds and time.monotonic() >= next_status:
+                self._log_status()
+                next_status = time.monotonic() + self._config.status_log_seconds
             if len(self._signals) >= 2:
                 self._kill_all()
                 logger.warning("Second signal: stopped at once; unfinished messages will reappear")
                 return 128 + self._signals[-1]
             if self._signals and stop_deadline is None:
-                stop_deadline = time.monotonic() + self._settings.grace_seconds
+                stop_deadline = time.monotonic() + self._config.grace_seconds
                 self._stop_request.set()
                 logger.info(
                     "Stopping: finishing messages in hand",
-                    extra={"grace_seconds": self._settings.grace_seconds},
+                    extra={"grace_seconds": self._config.grace_seconds},
                 )
             if stop_deadline is None:
+                self._replace_hung()
                 if not self._restart_dead():
                     self._kill_all()
                     logger.error("A consumer keeps dying at start; stopping the worker")
@@ -170,6 +182,46 @@ class Supervisor:
             self._start(index)
         return True
 
+    def _replace_hung(self) -> None:
+        """Kill consumers that are alive but make no progress; `_restart_dead` starts new ones.
+
+        What a hung consumer held reappears after its visibility timeout, and the task's lease
+        lapses, so another delivery processes it: nothing is lost, nothing is done twice.
+        """
+        liveness = self.liveness()
+        for index in liveness.hung:
+            slot = self._slots[index]
+            report = liveness.document["consumers"][index]
+            logger.error(
+                "Consumer hung; replacing it",
+                extra={
+                    "slot": index,
+                    "replaced_pid": slot.process.pid,
+                    "problems": liveness.document["problems"],
+                    "last_poll_age_seconds": report["last_poll_age_seconds"],
+                    "last_beat_age_seconds": report["last_beat_age_seconds"],
+                },
+            )
+            slot.process.kill()
+            slot.process.join(timeout=5)
+
+    def _log_status(self) -> None:
+        """One line with what the consumers have done so far and what they hold now."""
+        document = self.liveness().document
+        consumers = document["consumers"]
+        logger.info(
+            "Worker status",
+            extra={
+                "status": document["status"],
+                "processed": sum(c["processed"] for c in consumers),
+                "failed": sum(c["failed"] for c in consumers),
+                "retried": sum(c["retried"] for c in consumers),
+                "in_flight": sum(c["held"] for c in consumers),
+                "consumers_alive": sum(c["alive"] for c in consumers),
+                "restarts": sum(c["restarts"] for c in consumers),
+            },
+        )
+
     def _kill_all(self) -> None:
         for slot in self._alive():
             slot.process.kill()
@@ -180,22 +232,21 @@ class Supervisor:
         # Every configured slot counts, started or not: the health server answers while the
         # consumers are still being started, and a missing one must not look healthy.
         consumers = []
-        for index in range(self._settings.concurrency):
+        for index in range(self._config.concurrency):
             slot = self._slots.get(index)
-            report = self._board.report(index)
             consumers.append(
-                ConsumerState(
-                    slot=index,
+                self._board.state(
+                    index,
                     pid=slot.process.pid if slot else None,
                     alive=slot.process.is_alive() if slot else False,
-                    last_poll=report.last_poll,
-                    busy_since=report.busy_since,
                     restarts=slot.restarts if slot else 0,
                 )
             )
-        return assess_liveness(
-            time.time(), self._board.last_tick, consumers, self._settings.health_stale_seconds
+        margin = self._config.health_margin_seconds
+        deadlines = ProgressDeadlines(
+            poll=self._config.wait_seconds + margin, beat=self._config.heartbeat_seconds + margin
         )
+        return assess_liveness(time.time(), self._board.last_tick, consumers, deadlines)
 
 
 def _as_probe(liveness: Liveness) -> tuple[bool, dict[str, object]]:

@@ -6,13 +6,13 @@ import argparse
 import time
 from typing import Any
 
-from stackctl import localstack, stack
+from stackctl import localstack, sam, stack
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.errors import UserFacingError
 
 
 @reported_as_user_errors
-def cmd_deploy(_: argparse.Namespace) -> int:
+def cmd_deploy(args: argparse.Namespace) -> int:
     name = stack.stack_name()
     if localstack.health() is None:
         # Checked first: SAM's own error for an unreachable endpoint is pages long.
@@ -22,7 +22,8 @@ def cmd_deploy(_: argparse.Namespace) -> int:
         )
     print(f"Building and deploying stack {name!r} to {localstack.endpoint_url()} …", flush=True)
     began = time.monotonic()
-    outputs = stack.deploy(name)
+    overrides = sam.parse_parameter_overrides(args.parameter_overrides or [])
+    outputs = stack.deploy(name, overrides)
     print(f"Stack {name!r} is deployed ({time.monotonic() - began:.1f} s; unchanged parts kept).")
     width = max(len(key) for key in outputs.values)
     for key in sorted(outputs.values):
@@ -33,6 +34,13 @@ def cmd_deploy(_: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    commands.add_parser(
+    parser = commands.add_parser(
         "deploy", help="build the SAM template and deploy it to LocalStack (idempotent)"
-    ).set_defaults(handler=cmd_deploy)
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="NAME=VALUE",
+        help="template parameters for this deploy, added to samconfig.toml's local ones",
+    )
+    parser.set_defaults(handler=cmd_deploy)
