@@ -22,6 +22,8 @@ from stackctl.stack import StackOutputs
 from tests.support.waiting import wait_until
 
 CLI_TEST_STACK = "sheetflow-cli-test"
+# No canary: its workbooks would change the task counts and queues the tests look at.
+CLI_STACK_PARAMETERS = {"CanaryIntervalMinutes": "0"}
 POLLER_SETTLE_SECONDS = 2.5
 
 
@@ -39,6 +41,7 @@ def deployed_code_fingerprint() -> str:
     """A hash of everything a deploy ships: the template and the functions' sources."""
     root = paths.project_root()
     digest = hashlib.sha256()
+    digest.update(repr(sorted(CLI_STACK_PARAMETERS.items())).encode())
     files = [root / "template.yaml", root / "functions" / "requirements.txt"]
     files += sorted((root / "functions" / "sheetflow").rglob("*.py"))
     for file in files:
@@ -60,7 +63,7 @@ def cli_stack(localstack_endpoint: str) -> StackOutputs:
             return stack.outputs(CLI_TEST_STACK)
         except UserFacingError:
             pass  # recorded, but gone (LocalStack restarted): deploy again
-    outputs = stack.deploy(CLI_TEST_STACK)
+    outputs = stack.deploy(CLI_TEST_STACK, CLI_STACK_PARAMETERS)
     _fingerprint_file().write_text(fingerprint)
     return outputs
 
