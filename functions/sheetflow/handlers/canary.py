@@ -8,10 +8,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import PipelineWatchConfig
-from sheetflow.dal import metrics
 from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.handlers.dependencies import HandlerDependencies
-from sheetflow.logic.canary import CanaryState
 from sheetflow.observability import logger, tracer
 from sheetflow.usecases.canary import run_canary
 
@@ -22,17 +20,8 @@ dependencies = HandlerDependencies(PipelineWatchConfig.from_env)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = dependencies.config
-    now = datetime.now(UTC)
-    report = run_canary(config, dependencies.tasks, CanaryRuns(config.table_name), now)
-    previous = report.previous
-    if previous is not None and previous.state is not CanaryState.PENDING:
-        # The watchdog republishes this every minute; publishing it here makes a miss visible
-        # as soon as the canary itself finds it.
-        metrics.put_counts(
-            config.metrics_namespace,
-            config.pipeline_name,
-            {"CanaryMissed": 1 if previous.missed else 0},
-            now,
-        )
+    report = run_canary(
+        config, dependencies.tasks, CanaryRuns(config.table_name), datetime.now(UTC)
+    )
     logger.info("Canary run", extra=report.to_dict())
     return report.to_dict()

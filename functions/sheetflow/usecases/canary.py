@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from sheetflow.config import PipelineWatchConfig
-from sheetflow.dal import storage
+from sheetflow.dal import metrics, storage
 from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.canary import (
@@ -67,6 +67,15 @@ def run_canary(
     if judged and previous and previous.state is CanaryState.PENDING:
         # Still within its deadline: one canary in flight at a time.
         return CanaryReport(previous=previous, started_task_id=None)
+    if previous is not None:
+        # The watchdog republishes the verdict every minute; publishing it here makes a miss
+        # visible as soon as the canary itself finds it.
+        metrics.put_counts(
+            config.metrics_namespace,
+            config.pipeline_name,
+            {"CanaryMissed": 1 if previous.missed else 0},
+            now,
+        )
     if judged and previous and previous.state is CanaryState.PASSED:
         _clean_up(judged[0].task_id, config, tasks, now)
     if previous and previous.missed:
