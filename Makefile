@@ -7,7 +7,7 @@ VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 
-.PHONY: help install up down status deploy demo test test-unit lint bench bench-worker worker clean
+.PHONY: help install up down status deploy dev demo test test-unit lint docs bench bench-worker bench-reader bench-large worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,16 +27,20 @@ status: install ## LocalStack's state; with the stack deployed, tasks and queue 
 deploy: up ## build and deploy to LocalStack (samconfig.toml's `local`; PARAMS="Name=Value ...")
 	@$(CLI) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
+dev: up ## hot reload: the stack's functions run functions/ from the working tree until Ctrl-C
+	@$(CLI) dev
+
 demo: deploy ## the whole flow: sample uploads through the API and S3, results printed
 	@$(CLI) demo
 
 worker: install ## run the standalone worker against the deployed stack's queue
 	@$(CLI) worker
 
-lint: install ## ruff, mypy, cfn-lint, sam validate --lint
+lint: install ## ruff, mypy, import contracts (lint-imports), cfn-lint, sam validate --lint
 	@$(VENV)/ruff check .
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
+	@$(VENV)/lint-imports --no-cache --no-logo
 	@$(VENV)/cfn-lint template.yaml
 	@AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 .local/venvs/sam/bin/sam validate --lint \
 		--template template.yaml
@@ -44,8 +48,11 @@ lint: install ## ruff, mypy, cfn-lint, sam validate --lint
 test: lint ## everything: lint, unit tests (moto), LocalStack integration and end-to-end tests
 	@$(VENV)/pytest
 
-test-unit: install ## unit tests only (no LocalStack)
-	@$(VENV)/pytest tests/unit
+test-unit: install ## every test that needs no LocalStack (all not marked `localstack`)
+	@$(VENV)/pytest -m "not localstack"
+
+docs: install ## regenerate the docs' parameter tables and CLI reference from template.yaml and the CLI
+	@$(PYTHON) -m stackctl.docs_sync
 
 bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
 	@$(PYTHON) -m benchmarks.platform
@@ -53,6 +60,12 @@ bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printe
 
 bench-worker: deploy ## the standalone worker against python-rq on the same workload
 	@$(PYTHON) -m benchmarks.worker_vs_rq
+
+bench-reader: install ## the workbook reader against openpyxl and python-calamine: rows/s, peak MB
+	@$(PYTHON) -m benchmarks.reader
+
+bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
+	@$(PYTHON) -m benchmarks.large_workbooks
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
 	@rm -rf .local/localstack .aws-sam

@@ -27,11 +27,12 @@ from typing import Any
 import requests
 
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
+from sheetflow.logic.task import FINISHED_STATUSES, upload_key
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file
-from stackctl import paths, samples, stack
+from stackctl import aws, paths, samples, stack
 from stackctl.stack import StackOutputs
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REQUEST_LOG = re.compile(r"localstack\.request\.aws\s*: AWS (\w+)\.(\w+) =>")
 
 
@@ -50,8 +51,8 @@ def describe(values: list[float]) -> str:
 class Pipeline:
     def __init__(self, outputs: StackOutputs) -> None:
         self.outputs = outputs
-        self.s3 = stack.client("s3")
-        self.dynamodb = stack.client("dynamodb")
+        self.s3 = aws.client("s3")
+        self.dynamodb = aws.client("dynamodb")
         self.http = requests.Session()
 
     def upload_via_api(self, data: bytes) -> str:
@@ -59,7 +60,7 @@ class Pipeline:
             f"{self.outputs.api_base_url}/uploads",
             params={"filename": "bench.xlsx"},
             data=data,
-            headers={"Content-Type": XLSX},
+            headers={"Content-Type": XLSX_MEDIA_TYPE},
             timeout=60,
         )
         response.raise_for_status()
@@ -68,7 +69,7 @@ class Pipeline:
     def upload_via_s3(self, data: bytes) -> str:
         task_id = uuid.uuid4().hex
         self.s3.put_object(
-            Bucket=self.outputs["BucketName"], Key=f"uploads/{task_id}/bench.xlsx", Body=data
+            Bucket=self.outputs["BucketName"], Key=upload_key(task_id, "bench.xlsx"), Body=data
         )
         return task_id
 
@@ -105,7 +106,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             for task_id, status in self.statuses(sorted(pending)).items():
-                if status in ("SUCCEEDED", "FAILED"):
+                if status in FINISHED_STATUSES:
                     pending.discard(task_id)
                     outcome[status] += 1
             if pending:
@@ -117,7 +118,7 @@ class Pipeline:
 def latency(pipeline: Pipeline, data: bytes) -> float:
     began = time.perf_counter()
     task_id = pipeline.upload_via_api(data)
-    while pipeline.status(task_id) not in ("SUCCEEDED", "FAILED"):
+    while pipeline.status(task_id) not in FINISHED_STATUSES:
         time.sleep(0.02)
     return time.perf_counter() - began
 
@@ -158,11 +159,9 @@ def calls_since(offset: int) -> Counter[str]:
 def call_costs(pipeline: Pipeline) -> dict[str, float]:
     """Median client-side milliseconds of single calls LocalStack serves for the pipeline."""
     bucket, table = pipeline.outputs["BucketName"], pipeline.outputs["TableName"]
-    sqs, lambda_client = stack.client("sqs"), stack.client("lambda")
+    sqs, lambda_client = aws.client("sqs"), aws.client("lambda")
     body = samples.orders_workbook(100)
-    scratch = stack.client("sqs").create_queue(QueueName=f"bench-{uuid.uuid4().hex[:6]}")[
-        "QueueUrl"
-    ]
+    scratch = aws.client("sqs").create_queue(QueueName=f"bench-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     key = f"bench/{uuid.uuid4().hex}"
     probes: dict[str, Callable[[], Any]] = {
         "S3 PutObject (100-row file)": lambda: pipeline.s3.put_object(

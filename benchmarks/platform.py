@@ -4,7 +4,10 @@ Prints figures, asserts nothing:
 - seconds from `sheetflow up` to healthy (a private LocalStack on a free port, started 3 times);
 - Lambda invoke latency, cold (first invoke of a new function) and warm, measured client-side;
 - SQS send -> handler start latency through an event source mapping, warm and after idle;
-- LocalStack's CPU use while idle with an event source mapping polling.
+- LocalStack's CPU use while idle with an event source mapping polling;
+- hot reload (what `sheetflow dev` relies on): seconds from saving a changed handler to the first
+  invocation that returns the change, for a handler importing what the project's functions import
+  (boto3, openpyxl, Powertools), beside that function's cold start in a fresh runtime.
 
 Usage: python -m benchmarks.platform [--idle-seconds 30] [--idle-samples 5]
 """
@@ -23,26 +26,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import boto3
-
-from stackctl import localstack, paths
+from stackctl import aws, dev_dependencies, localstack, paths
 from tests.support.lambda_zip import zip_of
 
 SOURCES = Path(__file__).with_name("lambda_sources")
 ROLE = "arn:aws:iam::000000000000:role/bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def client(service: str) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        endpoint_url=localstack.endpoint_url(),
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -82,7 +72,7 @@ def bench_startup(runs: int = 3) -> list[float]:
 
 
 def create_function(module: str, environment: dict[str, str] | None = None) -> str:
-    lambda_client = client("lambda")
+    lambda_client = aws.client("lambda")
     name = f"bench-{module.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
     code = zip_of({f"{module}.py": (SOURCES / f"{module}.py").read_text()})
     lambda_client.create_function(
@@ -100,7 +90,7 @@ def create_function(module: str, environment: dict[str, str] | None = None) -> s
 
 
 def bench_invokes(cold_runs: int = 5, warm_runs: int = 300) -> tuple[list[float], list[float]]:
-    lambda_client = client("lambda")
+    lambda_client = aws.client("lambda")
     cold, warm = [], []
     for _ in range(cold_runs):
         name = create_function("echo")
@@ -118,7 +108,7 @@ def bench_invokes(cold_runs: int = 5, warm_runs: int = 300) -> tuple[list[float]
 @contextmanager
 def latency_rig() -> Iterator[tuple[str, str]]:
     """A queue mapped to the latency probe, and the table where the probe writes."""
-    dynamodb, sqs, lambda_client = client("dynamodb"), client("sqs"), client("lambda")
+    dynamodb, sqs, lambda_client = aws.client("dynamodb"), aws.client("sqs"), aws.client("lambda")
     table = f"bench-latency-{uuid.uuid4().hex[:6]}"
     dynamodb.create_table(
         TableName=table,
@@ -146,7 +136,7 @@ def latency_rig() -> Iterator[tuple[str, str]]:
 
 
 def measure_one(queue_url: str, table: str) -> float:
-    sqs, dynamodb = client("sqs"), client("dynamodb")
+    sqs, dynamodb = aws.client("sqs"), aws.client("dynamodb")
     message_id = sqs.send_message(
         QueueUrl=queue_url, MessageBody=json.dumps({"sent_at": time.time()})
     )["MessageId"]
@@ -157,6 +147,65 @@ def measure_one(queue_url: str, table: str) -> float:
             return float(item["latency"]["S"])
         time.sleep(0.02)
     raise TimeoutError("the probe never recorded the message")
+
+
+HOT_HANDLER = """
+import aws_lambda_powertools
+import boto3
+import openpyxl
+
+VERSION = {version}
+
+
+def handler(event, context):
+    return {{"version": VERSION}}
+"""
+
+
+def bench_hot_reload(runs: int = 5) -> tuple[float, list[float]]:
+    """Cold start of a hot-reloaded function, then save -> effect for `runs` saved changes."""
+    lambda_client = aws.client("lambda")
+    runtime = "python3.13"
+    dev_dependencies.install(runtime)
+    layer = lambda_client.publish_layer_version(
+        LayerName=f"bench-dev-dependencies-{uuid.uuid4().hex[:6]}",
+        Content={
+            "S3Bucket": "hot-reload",
+            "S3Key": str(dev_dependencies.layer_folder(runtime)),
+        },
+    )["LayerVersionArn"]
+    folder = Path(tempfile.mkdtemp(prefix="sheetflow-bench-hot-"))
+    source = folder / "app.py"
+    source.write_text(HOT_HANDLER.format(version=0))
+    name = f"bench-hot-{uuid.uuid4().hex[:6]}"
+    lambda_client.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"S3Bucket": "hot-reload", "S3Key": str(folder)},
+        Layers=[layer],
+        Timeout=30,
+        MemorySize=512,
+    )
+    lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+    try:
+        began = time.perf_counter()
+        lambda_client.invoke(FunctionName=name, Payload=b"{}")
+        cold = time.perf_counter() - began
+        save_to_effect = []
+        for version in range(1, runs + 1):
+            saved = time.perf_counter()
+            source.write_text(HOT_HANDLER.format(version=version))
+            while True:
+                response = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+                if json.loads(response["Payload"].read()).get("version") == version:
+                    break
+            save_to_effect.append(time.perf_counter() - saved)
+        return cold, save_to_effect
+    finally:
+        lambda_client.delete_function(FunctionName=name)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -180,6 +229,10 @@ def main() -> None:
     cold, warm = bench_invokes()
     print(f"invoke, cold (new function): {describe(cold)}")
     print(f"invoke, warm:                {describe(warm)}")
+
+    hot_cold, save_to_effect = bench_hot_reload()
+    print(f"hot reload, cold start (boto3 + openpyxl + Powertools): {hot_cold:.2f} s")
+    print(f"hot reload, save -> effect:  {describe(save_to_effect)}")
 
     with latency_rig() as (queue_url, table):
         measure_one(queue_url, table)  # starts the environment

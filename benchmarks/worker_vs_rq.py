@@ -35,9 +35,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import boto3
 
 try:
     from redis import Redis
@@ -56,8 +53,8 @@ from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.summary import result_document
 from sheetflow.logic.task import TaskStatus, new_task, new_task_id, upload_key
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file
-from stackctl import localstack, paths
-from tests.worker.harness import (
+from stackctl import aws, localstack, paths
+from tests.support.worker import (
     Pipeline,
     WorkerProcess,
     create_pipeline,
@@ -127,25 +124,11 @@ def sdk_environment() -> dict[str, str]:
     }
 
 
-def aws(service: str) -> Any:
-    return boto3.client(service, **_client_arguments())  # type: ignore[call-overload]
-
-
-def _client_arguments() -> dict[str, str]:
-    env = sdk_environment()
-    return {
-        "endpoint_url": env["AWS_ENDPOINT_URL"],
-        "region_name": env["AWS_DEFAULT_REGION"],
-        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
-    }
-
-
 # --- sheetflow's standalone worker --------------------------------------------------------------
 
 
 def bench_sheetflow(workbook: bytes, files: int, rows: int, workers: int, logs: Path) -> Run:
-    pipeline = create_pipeline(aws)
+    pipeline = create_pipeline(aws.client)
     try:
         messages = _prepare_tasks(pipeline, workbook, files)
         env = {
@@ -175,7 +158,7 @@ def bench_sheetflow(workbook: bytes, files: int, rows: int, workers: int, logs: 
             worker.signal(signal.SIGTERM)
             worker.wait(timeout=60)
     finally:
-        delete_pipeline(aws, pipeline)
+        delete_pipeline(aws.client, pipeline)
     return Run("sheetflow worker", files, rows, workers, seconds)
 
 
@@ -219,7 +202,7 @@ def _sdk_environment() -> Iterator[None]:
 
 
 def _send_all(queue_url: str, bodies: list[str]) -> None:
-    sqs = aws("sqs")
+    sqs = aws.client("sqs")
     for start in range(0, len(bodies), 10):
         entries = [
             {"Id": str(index), "MessageBody": body}

@@ -1,20 +1,29 @@
-"""Fixtures shared by the suites that need LocalStack.
+"""Fixtures shared by the suites that need LocalStack, and the rule that tells unit tests apart.
 
 The session starts LocalStack the way `make up` does, or reuses one that is already healthy, and
 stops it at the end only if it started it.
+
+A unit test is any test not marked `localstack`; `make test-unit` runs exactly those
+(`pytest -m "not localstack"`), wherever they live under tests/. A test that reaches LocalStack
+through a fixture gets the mark here, so a missing mark cannot slip it into the unit run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
+from stackctl import aws as stackctl_aws
 from stackctl import localstack
+from tests.support.aws import AwsClientFactory
 
-AwsClientFactory = Callable[[str], Any]
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "localstack_endpoint" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.localstack)
 
 
 @pytest.fixture(scope="session")
@@ -27,15 +36,8 @@ def localstack_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def aws(localstack_endpoint: str) -> AwsClientFactory:
-    """boto3 clients bound to LocalStack: `aws("lambda")`."""
-    session = boto3.Session(
-        aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
-    )
-
-    def client(service: str) -> Any:
-        return session.client(service, endpoint_url=localstack_endpoint)  # type: ignore[call-overload]
-
-    return client
+    """boto3 clients bound to the session's LocalStack: `aws("lambda")`."""
+    return stackctl_aws.client
 
 
 # --- wall time per suite, printed at the end of every run ---------------------------------------

@@ -8,10 +8,15 @@ the standalone worker's `StandaloneConfig` wraps it with what only a polling loo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sheetflow.logic.budget import TimeBudget
+from sheetflow.logic.uploads import MAX_API_UPLOAD_BYTES
 from sheetflow.logic.validation import ValidationLimits
+
+# Uploads through S3 (presigned, multipart, direct puts); the API body has its own, lower limit.
+DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024
 
 # SQS limits for ReceiveMessage.
 MAX_RECEIVE_BATCH = 10
@@ -79,7 +84,9 @@ class ApiConfig(StackConfig):
     queue_url: str
     dlq_url: str
     failed_queue_url: str
+    # Presigned and multipart uploads (S3) / the POST /uploads body (Lambda's payload limit).
     max_upload_bytes: int
+    max_api_upload_bytes: int
     presign_expiry_seconds: int
     result_url_expiry_seconds: int
 
@@ -90,7 +97,16 @@ class ApiConfig(StackConfig):
             queue_url=_required(env, "QUEUE_URL"),
             dlq_url=_required(env, "DLQ_URL"),
             failed_queue_url=_required(env, "FAILED_QUEUE_URL"),
-            max_upload_bytes=integer_setting(env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1),
+            max_upload_bytes=integer_setting(
+                env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD, minimum=1
+            ),
+            max_api_upload_bytes=integer_setting(
+                env,
+                "MAX_API_UPLOAD_BYTES",
+                MAX_API_UPLOAD_BYTES,
+                minimum=1,
+                maximum=MAX_API_UPLOAD_BYTES,
+            ),
             presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
             result_url_expiry_seconds=integer_setting(
                 env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
@@ -106,6 +122,8 @@ class WorkerConfig(StackConfig):
     validation: ValidationLimits
     retry_base_seconds: int
     retry_max_seconds: int
+    # Applies where processing has a deadline (the Lambda worker's timeout).
+    time_budget: TimeBudget = field(default_factory=TimeBudget)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
@@ -114,14 +132,25 @@ class WorkerConfig(StackConfig):
             queue_url=_required(env, "QUEUE_URL"),
             validation=ValidationLimits(
                 max_file_bytes=integer_setting(
-                    env, "MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1
+                    env, "MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD, minimum=1
                 ),
                 max_uncompressed_bytes=integer_setting(
-                    env, "MAX_UNCOMPRESSED_BYTES", 200 * 1024 * 1024, minimum=1
+                    env, "MAX_UNCOMPRESSED_BYTES", 1024 * 1024 * 1024, minimum=1
                 ),
             ),
             retry_base_seconds=integer_setting(env, "RETRY_BASE_SECONDS", 30),
             retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
+            time_budget=TimeBudget(
+                xml_bytes_per_second=integer_setting(
+                    env,
+                    "PARSE_BYTES_PER_SECOND",
+                    TimeBudget.xml_bytes_per_second,
+                    minimum=1,
+                ),
+                margin_seconds=integer_setting(
+                    env, "TIME_BUDGET_MARGIN_SECONDS", TimeBudget.margin_seconds
+                ),
+            ),
         )
 
 

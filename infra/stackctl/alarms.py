@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from stackctl import stack
+from stackctl import aws, stack
 from stackctl.api_client import ApiClient
 from stackctl.errors import UserFacingError
 from stackctl.stack import StackOutputs
@@ -39,7 +39,7 @@ class Alert:
 
 def stack_alarm_names(name: str | None = None) -> list[str]:
     """Every CloudWatch alarm the stack created (from its resources, not a name prefix)."""
-    cloudformation = stack.client("cloudformation")
+    cloudformation = aws.client("cloudformation")
     names: list[str] = []
     request: dict[str, Any] = {"StackName": name or stack.stack_name()}
     while True:
@@ -58,7 +58,7 @@ def stack_alarm_names(name: str | None = None) -> list[str]:
 def alarm_states(names: list[str]) -> list[AlarmState]:
     if not names:
         return []
-    found = stack.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
+    found = aws.client("cloudwatch").describe_alarms(AlarmNames=names)["MetricAlarms"]
     return sorted(
         (AlarmState(a["AlarmName"], a["StateValue"], a.get("StateReason", "")) for a in found),
         key=lambda alarm: (alarm.state != "ALARM", alarm.name),

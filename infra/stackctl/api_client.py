@@ -6,12 +6,13 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl.errors import UserFacingError
 
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 
@@ -91,15 +92,40 @@ class ApiClient:
         )
         return _accepted(response, f"Upload of {filename}")
 
-    def presign(self, filename: str) -> dict[str, Any]:
-        """POST /uploads/presign: a task awaiting its upload and the URL to PUT it to."""
+    def presign(self, filename: str, size: int | None = None) -> dict[str, Any]:
+        """POST /uploads/presign: a task awaiting its upload and a presigned POST (form fields)
+        whose policy caps the size; with `size`, an oversize file is refused at once (413)."""
+        document: dict[str, Any] = {"filename": filename}
+        if size is not None:
+            document["size"] = size
+        return self._post_json("/uploads/presign", document, f"Presigning an upload of {filename}")
+
+    def start_multipart(self, filename: str, size: int) -> dict[str, Any]:
+        """POST /uploads/multipart: a task, an upload id and one presigned URL per part."""
+        return self._post_json(
+            "/uploads/multipart",
+            {"filename": filename, "size": size},
+            f"Starting a multipart upload of {filename}",
+        )
+
+    def complete_multipart(
+        self, complete_path: str, upload_id: str, parts: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """POST /uploads/{id}/complete with every part's number and ETag."""
+        return self._post_json(
+            complete_path,
+            {"upload_id": upload_id, "parts": parts},
+            "Completing the multipart upload",
+        )
+
+    def _post_json(self, path: str, document: dict[str, Any], what: str) -> dict[str, Any]:
         response = self.request(
             "POST",
-            "/uploads/presign",
-            body=json.dumps({"filename": filename}).encode(),
+            path,
+            body=json.dumps(document).encode(),
             headers={"Content-Type": "application/json"},
         )
-        return _accepted(response, f"Presigning an upload of {filename}")
+        return _accepted(response, what)
 
     def task(self, task_id: str) -> dict[str, Any] | None:
         """GET /tasks/{id}; None while the task does not exist (yet)."""
@@ -110,12 +136,28 @@ class ApiClient:
         return document
 
 
-def put_presigned(url: str, data: bytes) -> None:
-    """PUT the bytes to a presigned S3 URL (it signs only the host: any content type works)."""
-    response = http_request("PUT", url, data, {"Content-Type": XLSX_MEDIA_TYPE})
+def post_presigned(presigned: dict[str, Any], data: bytes, filename: str) -> None:
+    """The presigned POST of a small workbook held in memory: form fields first, then the file."""
+    upload = presigned["upload"]
+    boundary = f"sheetflow-{uuid.uuid4().hex}"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in upload["fields"].items()
+    ]
+    parts.append(
+        f"--{boundary}\r\nContent-Disposition: form-data; "
+        f'name="{upload["file_field"]}"; filename="{filename}"\r\n'
+        f"Content-Type: {XLSX_MEDIA_TYPE}\r\n\r\n"
+    )
+    body = "".join(parts).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    response = http_request(
+        "POST", upload["url"], body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     if not response.ok:
         raise UserFacingError(
-            f"The presigned upload failed with HTTP {response.status}: {response.error_text()}"
+            f"S3 refused the upload of {filename}: HTTP {response.status}, "
+            f"{response.body.decode(errors='replace').strip()[:500]}",
+            f"The largest accepted file is {presigned.get('max_bytes')} bytes.",
         )
 
 

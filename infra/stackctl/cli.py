@@ -11,6 +11,7 @@ from stackctl.commands import (
     cleanup,
     demo,
     deploy,
+    dev,
     localstack_process,
     logs,
     redrive,
@@ -26,6 +27,7 @@ Command = Callable[[argparse.Namespace], int]
 COMMAND_MODULES = [
     localstack_process,
     deploy,
+    dev,
     demo,
     upload,
     send,

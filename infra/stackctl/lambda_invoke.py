@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from stackctl import stack
+from stackctl import aws
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Invocation:
 
 
 def invoke(function_name: str, event: Any) -> Invocation:
-    response = stack.client("lambda").invoke(
+    response = aws.client("lambda").invoke(
         FunctionName=function_name,
         InvocationType="RequestResponse",
         Payload=json.dumps(event).encode(),

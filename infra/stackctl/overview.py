@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stackctl import stack
+from sheetflow.dal.tasks import STATUS_INDEX
+from sheetflow.logic.task import TaskStatus
+from stackctl import aws, stack
 from stackctl.stack import StackOutputs
 
-# In the order a task moves through them.
-TASK_STATUSES = ("AWAITING_UPLOAD", "QUEUED", "PROCESSING", "SUCCEEDED", "FAILED")
-STATUS_INDEX = "status-created_at"
+# In the order a task moves through them (the enum's declaration order).
+TASK_STATUSES = tuple(TaskStatus)
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class QueueDepth:
 
 def task_counts(outputs: StackOutputs) -> dict[str, int]:
     """Counts per status from the table's status index (a COUNT query per status, no scan)."""
-    dynamodb = stack.client("dynamodb")
+    dynamodb = aws.client("dynamodb")
     return {status: _count(dynamodb, outputs["TableName"], status) for status in TASK_STATUSES}
 
 
@@ -46,7 +47,7 @@ def _count(dynamodb: Any, table: str, status: str) -> int:
 
 
 def queue_depth(queue_url: str) -> QueueDepth:
-    attributes = stack.client("sqs").get_queue_attributes(
+    attributes = aws.client("sqs").get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=[
             "ApproximateNumberOfMessages",

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stackctl import localstack, paths, sam
+from stackctl import aws, localstack, paths, sam
 from stackctl.errors import UserFacingError
 
 DEFAULT_STACK_NAME = "sheetflow"
@@ -17,17 +15,6 @@ DEFAULT_STACK_NAME = "sheetflow"
 
 def stack_name() -> str:
     return os.environ.get("SHEETFLOW_STACK", DEFAULT_STACK_NAME)
-
-
-def client(service: str) -> Any:
-    """A boto3 client for LocalStack (or wherever AWS_ENDPOINT_URL points)."""
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL", localstack.endpoint_url()),
-        region_name=os.environ.get("AWS_DEFAULT_REGION", sam.REGION),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-    )
 
 
 @dataclass(frozen=True)
@@ -52,7 +39,7 @@ def outputs(name: str | None = None) -> StackOutputs:
             "Start it and deploy the stack with `make deploy`.",
         )
     try:
-        stacks = client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+        stacks = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
     except (ClientError, BotoCoreError) as error:
         raise UserFacingError(
             f"The stack {name!r} is not deployed ({error}).", "Deploy it with `make deploy`."
@@ -66,6 +53,15 @@ def outputs(name: str | None = None) -> StackOutputs:
             "Deploy it with `make deploy`.",
         )
     return StackOutputs({o["OutputKey"]: o["OutputValue"] for o in live[0].get("Outputs", [])})
+
+
+def is_deployed(name: str | None = None) -> bool:
+    """Whether a live stack of that name exists (LocalStack must be running)."""
+    try:
+        outputs(name)
+    except UserFacingError:
+        return False
+    return True
 
 
 def deploy(name: str | None = None, parameters: dict[str, str] | None = None) -> StackOutputs:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sheetflow.logic.task import TaskStatus
+
 
 def outcome_line(label: str, task: dict[str, Any] | None) -> str:
     """`label: SUCCEEDED — 1 sheet, 501 rows, 0 errors` or `label: FAILED — NOT_XLSX: …`."""
     if task is None:
         return f"{label}: no task yet (the worker has not picked the upload up)"
     status = task.get("status")
-    if status == "SUCCEEDED":
+    if status == TaskStatus.SUCCEEDED:
         return f"{label}: SUCCEEDED · {summary_text(task.get('summary') or {})}"
-    if status == "FAILED":
+    if status == TaskStatus.FAILED:
         return f"{label}: FAILED · {error_text(task.get('error'))}"
     return f"{label}: still {status} after {_attempts(task)}"
 

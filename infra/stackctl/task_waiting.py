@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sheetflow.logic.task import FINISHED_STATUSES
 from stackctl.progress import NO_TASK_YET, ProgressDisplay, TaskProgress
 
-FINISHED = frozenset({"SUCCEEDED", "FAILED"})
 POLL_INTERVAL_SECONDS = 0.25
 
 TaskFetcher = Callable[[str], dict[str, Any] | None]
@@ -28,7 +28,7 @@ class WaitResult:
 
     def finished(self, task_id: str) -> bool:
         task = self.tasks.get(task_id)
-        return task is not None and task.get("status") in FINISHED
+        return task is not None and task.get("status") in FINISHED_STATUSES
 
     @property
     def all_finished(self) -> bool:
@@ -63,7 +63,7 @@ def wait_for_tasks(
 
 
 def _is_finished(task: dict[str, Any] | None) -> bool:
-    return task is not None and task.get("status") in FINISHED
+    return task is not None and task.get("status") in FINISHED_STATUSES
 
 
 def _progress(item: WatchedTask, task: dict[str, Any] | None) -> TaskProgress:

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from stackctl import stack
-from stackctl.api_client import XLSX_MEDIA_TYPE, ApiClient, put_presigned
+from sheetflow.logic.task import upload_key
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from stackctl import aws, large_uploads
+from stackctl.api_client import ApiClient, post_presigned
 from stackctl.errors import UserFacingError
+from stackctl.progress import TransferProgress
 from stackctl.stack import StackOutputs
 
-# The bucket notification only matches keys under this prefix ending in .xlsx.
-UPLOAD_PREFIX = "uploads/"
+# The most the API's POST /uploads accepts (MaxApiUploadBytes cannot exceed it).
+API_BODY_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 class UploadRoute(StrEnum):
@@ -32,6 +35,12 @@ class SubmittedUpload:
 
 def read_workbook_file(path: Path) -> bytes:
     """The file's bytes; a clear error for a missing file or a name that is not .xlsx."""
+    check_workbook_file(path)
+    return path.read_bytes()
+
+
+def check_workbook_file(path: Path) -> int:
+    """The file's size; a clear error for a missing file or a name that is not .xlsx."""
     if not path.exists():
         raise UserFacingError(f"{path}: no such file.", "Give the path of an .xlsx workbook.")
     if not path.is_file():
@@ -42,7 +51,49 @@ def read_workbook_file(path: Path) -> bytes:
             f"(got {path.suffix or 'no extension'!r}).",
             "Save the sheet as an Excel workbook (.xlsx) and upload that.",
         )
-    return path.read_bytes()
+    return path.stat().st_size
+
+
+def check_route_takes(path: Path, size: int, route: UploadRoute) -> None:
+    """A file too large for the API is refused here: above ~4.7 MB AWS would answer a bare 500
+    (Lambda refuses the event), never the API's own 413."""
+    if route is UploadRoute.API and size > API_BODY_LIMIT_BYTES:
+        raise UserFacingError(
+            f"{path.name} is {size:,} bytes; POST /uploads takes at most "
+            f"{API_BODY_LIMIT_BYTES:,} bytes (Lambda's 6 MB request limit after base64).",
+            f"Upload it with `sheetflow upload {path} --via presign` (or --via s3).",
+        )
+
+
+def submit_file(path: Path, route: UploadRoute, outputs: StackOutputs) -> SubmittedUpload:
+    """Upload a file by `route`, streamed from disk with a progress bar for the S3 routes.
+
+    presign: a presigned POST up to the multipart threshold, presigned parts above it;
+    s3: boto3's managed transfer (multipart above the same threshold).
+    """
+    size = check_workbook_file(path)
+    check_route_takes(path, size, route)
+    if route is UploadRoute.API:
+        return submit(path.read_bytes(), path.name, route, outputs)
+    api = ApiClient(outputs.api_base_url)
+    progress = TransferProgress(f"Uploading {path.name}", size)
+    try:
+        if route is UploadRoute.S3:
+            task_id = uuid.uuid4().hex
+            key = upload_key(task_id, path.name)
+            large_uploads.upload_file_to_bucket(
+                aws.client("s3"), path, outputs["BucketName"], key, progress
+            )
+            return SubmittedUpload(task_id, route, path.name, key)
+        if size > large_uploads.MULTIPART_THRESHOLD_BYTES:
+            started = api.start_multipart(path.name, size)
+            large_uploads.put_parts(api, started, path, progress)
+            return SubmittedUpload(str(started["task_id"]), route, path.name, str(started["key"]))
+        presigned = api.presign(path.name, size)
+        large_uploads.post_form(presigned, path, progress)
+        return SubmittedUpload(str(presigned["task_id"]), route, path.name, str(presigned["key"]))
+    finally:
+        progress.close()
 
 
 def submit(
@@ -52,8 +103,8 @@ def submit(
         accepted = ApiClient(outputs.api_base_url).upload(data, filename)
         return SubmittedUpload(str(accepted["task_id"]), route, filename)
     if route is UploadRoute.PRESIGN:
-        presigned = ApiClient(outputs.api_base_url).presign(filename)
-        put_presigned(str(presigned["upload_url"]), data)
+        presigned = ApiClient(outputs.api_base_url).presign(filename, len(data))
+        post_presigned(presigned, data, filename)
         return SubmittedUpload(str(presigned["task_id"]), route, filename, str(presigned["key"]))
     return put_into_bucket(data, filename, outputs)
 
@@ -62,8 +113,8 @@ def put_into_bucket(data: bytes, filename: str, outputs: StackOutputs) -> Submit
     """A file dropped straight into the bucket. The worker takes the task id from a key shaped
     `uploads/<32 hex>/<name>`, so choosing that id here is what lets us follow the task."""
     task_id = uuid.uuid4().hex
-    key = f"{UPLOAD_PREFIX}{task_id}/{filename}"
-    stack.client("s3").put_object(
+    key = upload_key(task_id, filename)
+    aws.client("s3").put_object(
         Bucket=outputs["BucketName"], Key=key, Body=data, ContentType=XLSX_MEDIA_TYPE
     )
     return SubmittedUpload(task_id, UploadRoute.S3, filename, key)

@@ -9,33 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stackctl import cli, paths, stack
+from stackctl import aws, cli, paths, stack
 from stackctl.errors import UserFacingError
 from stackctl.stack import StackOutputs
+from tests.support.cli import CLI_TEST_STACK, CliResult, CliRunner
 from tests.support.waiting import wait_until
 
-CLI_TEST_STACK = "sheetflow-cli-test"
 # The canary exists (its sample event is sent to it) but fires only hourly, so its workbooks
 # stay out of the task counts and queues the tests look at.
 CLI_STACK_PARAMETERS = {"CanaryIntervalMinutes": "60"}
 POLLER_SETTLE_SECONDS = 2.5
-
-
-@dataclass(frozen=True)
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-CliRunner = Callable[..., CliResult]
 
 
 def deployed_code_fingerprint() -> str:
@@ -93,7 +82,7 @@ def on_cli_stack(cli_stack: StackOutputs, monkeypatch: pytest.MonkeyPatch) -> St
 def paused_queue_consumers(cli_stack: StackOutputs) -> Iterator[None]:
     """Disables the SQS triggers of the worker and the dead-letter function for a whole module,
     so messages stay where its tests put them; enables them again afterwards."""
-    lambda_client = stack.client("lambda")
+    lambda_client = aws.client("lambda")
     functions = [cli_stack["WorkerFunctionName"], cli_stack["DeadLetterFunctionName"]]
     mappings = [
         mapping["UUID"]

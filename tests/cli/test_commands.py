@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from stackctl import paths, samples
+from stackctl import aws, paths, samples
 from stackctl.stack import StackOutputs
-from tests.cli.conftest import CLI_TEST_STACK, CliResult, CliRunner
+from tests.support.cli import CLI_TEST_STACK, CliResult, CliRunner
+from tests.support.large_workbook import padded_workbook
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack
@@ -45,6 +46,25 @@ def test_upload_and_wait_succeeds_by_every_route(
     assert f"via {route}" in result.out
     assert "SUCCEEDED · 1 sheet, 101 rows, 0 errors" in result.out
     assert re.search(r"result\s+s3://\S+/results/[0-9a-f]{32}\.json", result.out)
+
+
+@pytest.mark.parametrize("route", ["presign", "s3"])
+def test_a_file_over_the_multipart_threshold_goes_in_parts_with_a_progress_bar(
+    route: str, run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
+) -> None:
+    # Given a 9 MB workbook (over the 8 MiB multipart threshold)
+    path = tmp_path / f"big-{route}.xlsx"
+    padded_workbook(path, 9_000_000)
+    # When it is uploaded by this route and waited for
+    result = run_cli("upload", str(path), "--via", route, "--wait", "--timeout", "120")
+    # Then the progress reached 100 %, the object was assembled from two parts, and it succeeded
+    assert result.code == 0, result.out + result.err
+    assert f"Uploading {path.name}: 100% (9.0/9.0 MB)" in result.out
+    key = re.search(r" as (uploads/\S+)\.$", result.out, re.MULTILINE)
+    assert key, result.out
+    head = aws.client("s3").head_object(Bucket=on_cli_stack["BucketName"], Key=key.group(1))
+    assert head["ETag"].strip('"').endswith("-2")
+    assert "SUCCEEDED · 1 sheet, 51 rows, 0 errors" in result.out
 
 
 def test_a_broken_file_fails_with_its_error_code(
@@ -136,10 +156,16 @@ def test_logs_show_the_workers_lines(
     match = TASK_LINE.search(uploaded.out)
     assert uploaded.code == 0 and match
 
-    # When the worker's logs are read, Then they show its processing of that task
+    # When the worker's logs are read, Then they show its outcome line for that task, with the
+    # task id as the line's correlation id and the outcome field (not a message's wording)
     def processing_logged() -> CliResult | None:
         result = run_cli("logs", "worker", "--since", "5m")
-        return result if f"Processing task [{match.group(1)}]" in result.out else None
+        outcome_lines = [
+            line
+            for line in result.out.splitlines()
+            if f"[{match.group(1)}]" in line and " outcome=SUCCEEDED" in line
+        ]
+        return result if outcome_lines else None
 
     found = wait_until(processing_logged, timeout=30, what="the worker's log lines")
     assert found.code == 0

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from stackctl import paths
-from tests.cli.conftest import CliRunner
+from tests.support.cli import CliRunner
+from tests.support.large_workbook import padded_workbook
 
 CLI = paths.venv("dev") / "bin" / "sheetflow"
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
@@ -108,6 +109,18 @@ def test_upload_of_a_text_file_is_refused_by_its_extension(
     result = run_cli("upload", str(notes))
     assert result.code == 1
     assert "notes.txt: only .xlsx workbooks are processed (got '.txt')" in result.err
+
+
+def test_upload_of_a_file_too_large_for_the_api_points_to_presign(
+    run_cli: CliRunner, localstack_down: None, tmp_path: Path
+) -> None:
+    # A 4.5 MB workbook exceeds POST /uploads' 4 MiB: refused before LocalStack is needed
+    path = tmp_path / "big.xlsx"
+    padded_workbook(path, 4_500_000)
+    result = run_cli("upload", str(path), "--via", "api")
+    assert result.code == 1
+    assert "POST /uploads takes at most 4,194,304 bytes" in result.err
+    assert "--via presign" in result.err
 
 
 def test_send_of_a_file_without_a_function_prefix_is_refused(

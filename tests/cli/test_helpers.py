@@ -14,7 +14,7 @@ from stackctl.commands.logs import parse_duration
 from stackctl.event_replay import http_request_of, load_event, sqs_bodies_of
 from stackctl.function_names import SHORT_NAMES, function_of_event_file
 from stackctl.log_format import readable_message
-from stackctl.progress import ProgressDisplay, TaskProgress
+from stackctl.progress import ProgressDisplay, TaskProgress, TransferProgress
 from stackctl.task_report import outcome_line
 from stackctl.task_waiting import WatchedTask, wait_for_tasks
 
@@ -174,3 +174,25 @@ def test_outcomes_in_words() -> None:
     assert outcome_line("a", succeeded) == "a: SUCCEEDED · 2 sheets, 1,501 rows, 1 error"
     assert outcome_line("b", failed) == "b: FAILED · NOT_XLSX: Not a workbook."
     assert outcome_line("c", None).startswith("c: no task yet")
+
+
+def test_transfer_progress_draws_a_bar_on_a_terminal_and_quarters_elsewhere() -> None:
+    # Given 10 MB sent in 1 MB steps
+    terminal, log = io.StringIO(), io.StringIO()
+    bar = TransferProgress("Uploading big.xlsx", 10_000_000, terminal, interactive=True)
+    lines = TransferProgress("Uploading big.xlsx", 10_000_000, log, interactive=False)
+    for _ in range(10):
+        bar.advance(1_000_000)
+        lines.advance(1_000_000)
+    bar.close()
+    # Then the terminal bar is redrawn in place and ends full, with a closing line
+    assert terminal.getvalue().count("\r\x1b[K") == 11
+    assert "[" + "#" * TransferProgress.BAR_WIDTH + "] 100% 10.0/10.0 MB" in terminal.getvalue()
+    assert terminal.getvalue().endswith("\n")
+    # And a log gets one line per quarter reached
+    assert log.getvalue().splitlines() == [
+        "Uploading big.xlsx: 30% (3.0/10.0 MB)",
+        "Uploading big.xlsx: 50% (5.0/10.0 MB)",
+        "Uploading big.xlsx: 80% (8.0/10.0 MB)",
+        "Uploading big.xlsx: 100% (10.0/10.0 MB)",
+    ]

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from stackctl import samples, stack
+from stackctl import aws, samples
 from stackctl.redriving import move_by_hand
 from stackctl.stack import StackOutputs
-from tests.cli.conftest import CliRunner
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
+from tests.support.cli import CliRunner
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.usefixtures("paused_queue_consumers")]
@@ -27,7 +27,7 @@ def test_a_worker_sample_sent_to_its_trigger_lands_on_the_queue(
     run_cli: CliRunner, on_cli_stack: StackOutputs
 ) -> None:
     # Given the worker's trigger is paused, so the messages stay on the queue
-    sqs = stack.client("sqs")
+    sqs = aws.client("sqs")
     # When the two task messages of the sample are sent to the worker's trigger
     result = run_cli("send", str(EVENTS_DIR / "worker-task-messages.json"), "--to", "trigger")
     # Then the queue holds exactly those bodies
@@ -44,7 +44,7 @@ def test_redrive_moves_a_dead_letter_back_to_the_queue(
     run_cli: CliRunner, on_cli_stack: StackOutputs
 ) -> None:
     # Given one message parked in FailedTasksQueue (the task queue's consumer paused)
-    sqs = stack.client("sqs")
+    sqs = aws.client("sqs")
     _empty(sqs, on_cli_stack["FailedQueueUrl"])
     body = json.dumps({"redrive_probe": uuid.uuid4().hex})
     sqs.send_message(QueueUrl=on_cli_stack["FailedQueueUrl"], MessageBody=body)

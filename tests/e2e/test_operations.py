@@ -11,11 +11,12 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 
 from sheetflow.dal.tasks import task_to_item
-from sheetflow.logic.task import TaskStatus, new_task, result_key
+from sheetflow.logic.task import TaskStatus, new_task, result_key, upload_key
 from stackctl import paths, samples
+from stackctl.function_names import function_name, function_of_event_file
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import Api, FunctionSettings, wait_queue_drained
+from tests.support.aws import AwsClientFactory
+from tests.support.e2e import Api, FunctionSettings, wait_queue_drained
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
 
@@ -26,7 +27,7 @@ def store_task_with_objects(aws: AwsClientFactory, outputs: StackOutputs, age: t
     """A SUCCEEDED task created `age` ago, with its upload and result objects."""
     task_id = uuid.uuid4().hex
     bucket = outputs["BucketName"]
-    upload = f"uploads/{task_id}/old.xlsx"
+    upload = upload_key(task_id, "old.xlsx")
     task = new_task(
         task_id=task_id,
         status=TaskStatus.SUCCEEDED,
@@ -51,7 +52,7 @@ def store_task_with_objects(aws: AwsClientFactory, outputs: StackOutputs, age: t
 
 def objects_of(aws: AwsClientFactory, bucket: str, task_id: str) -> list[str]:
     keys = []
-    for prefix in (f"uploads/{task_id}/", result_key(task_id)):
+    for prefix in (upload_key(task_id, ""), result_key(task_id)):
         listing = aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
         keys += [entry["Key"] for entry in listing.get("Contents", [])]
     return keys
@@ -99,22 +100,8 @@ def test_health_reports_a_missing_dependency_with_503(
     assert api.health().status_code == 200
 
 
-FUNCTION_OF_EVENT_PREFIX = {
-    "api-": "ApiFunctionName",
-    "worker-": "WorkerFunctionName",
-    "dead-letter-": "DeadLetterFunctionName",
-    "cleanup-": "CleanupFunctionName",
-    "watchdog-": "WatchdogFunctionName",
-    "canary-": "CanaryFunctionName",
-    "alerts-": "AlertsFunctionName",
-}
-
-
 def function_for(event_file: Path, outputs: StackOutputs) -> str:
-    for prefix, output in FUNCTION_OF_EVENT_PREFIX.items():
-        if event_file.name.startswith(prefix):
-            return outputs[output]
-    raise AssertionError(f"no function is known for {event_file.name}")
+    return function_name(outputs, function_of_event_file(event_file))
 
 
 @pytest.mark.parametrize("event_file", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)

@@ -21,13 +21,8 @@ import pytest
 
 from stackctl import cli, paths, samples
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import (
-    E2E_STACK,
-    Api,
-    FunctionSettings,
-    wait_queue_drained,
-)
+from tests.support.aws import AwsClientFactory
+from tests.support.e2e import E2E_STACK, Api, FunctionSettings, wait_queue_drained
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e, pytest.mark.slow]

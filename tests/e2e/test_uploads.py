@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import requests
 
+from sheetflow.logic.task import upload_key
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import samples
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
-from tests.e2e.conftest import XLSX, Api, wait_queue_drained
+from tests.support.aws import AwsClientFactory
+from tests.support.e2e import Api, wait_queue_drained
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
 
@@ -80,7 +82,7 @@ def test_presigned_upload_is_processed(api: Api) -> None:
     put = requests.put(
         presigned["upload_url"],
         data=samples.orders_workbook(30),
-        headers={"Content-Type": XLSX},
+        headers={"Content-Type": XLSX_MEDIA_TYPE},
         timeout=30,
     )
     assert put.status_code == 200, put.text
@@ -94,7 +96,7 @@ def test_a_file_put_straight_into_the_bucket_gets_a_task(
 ) -> None:
     # Given no task exists yet: the S3 upload trigger alone must create and process it
     task_id = uuid.uuid4().hex
-    key = f"uploads/{task_id}/dropped in bucket.xlsx"
+    key = upload_key(task_id, "dropped in bucket.xlsx")
     aws("s3").put_object(Bucket=outputs["BucketName"], Key=key, Body=samples.orders_workbook(40))
     task = api.wait_finished(task_id)
     assert task["status"] == "SUCCEEDED", task
@@ -113,7 +115,7 @@ def test_every_broken_file_fails_once_with_its_code(
             assert api.upload(data).status_code == 400
             task_id = uuid.uuid4().hex
             aws("s3").put_object(
-                Bucket=outputs["BucketName"], Key=f"uploads/{task_id}/empty.xlsx", Body=b""
+                Bucket=outputs["BucketName"], Key=upload_key(task_id, "empty.xlsx"), Body=b""
             )
         else:
             response = api.upload(data, filename=f"{kind}.xlsx")

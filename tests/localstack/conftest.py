@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import AwsClientFactory
-from tests.support.lambda_zip import zip_of
-
-SOURCES = Path(__file__).with_name("lambda_sources")
-ROLE = "arn:aws:iam::000000000000:role/lambda-role"
-
-FunctionFactory = Callable[..., str]
-
-
-def source_zip(module: str) -> bytes:
-    return zip_of({f"{module}.py": (SOURCES / f"{module}.py").read_text()})
-
-
-def probe_zip() -> bytes:
-    return source_zip("probe")
+from tests.support.aws import AwsClientFactory
+from tests.support.lambdas import ROLE, FunctionFactory, probe_zip, wait_for_state
 
 
 @pytest.fixture
@@ -69,16 +54,6 @@ def create_function(aws: AwsClientFactory) -> Iterator[FunctionFactory]:
                 raise
 
 
-def wait_for_state(lambda_client: Any, name: str) -> str:
-    from tests.support.waiting import wait_until
-
-    def settled() -> str | None:
-        state = lambda_client.get_function(FunctionName=name)["Configuration"]["State"]
-        return state if state in ("Active", "Failed") else None
-
-    return wait_until(settled, timeout=30, what=f"function {name} to settle")
-
-
 @pytest.fixture
 def record_table(aws: AwsClientFactory) -> Iterator[str]:
     """A table where the recorder function writes what it received."""
@@ -92,8 +67,3 @@ def record_table(aws: AwsClientFactory) -> Iterator[str]:
     )
     yield name
     dynamodb.delete_table(TableName=name)
-
-
-def recorded(aws: AwsClientFactory, table: str) -> list[dict[str, Any]]:
-    items = aws("dynamodb").scan(TableName=table)["Items"]
-    return [{key: next(iter(value.values())) for key, value in item.items()} for item in items]

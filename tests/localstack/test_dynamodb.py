@@ -8,7 +8,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack

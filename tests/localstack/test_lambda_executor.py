@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AwsClientFactory
-from tests.localstack.conftest import FunctionFactory
+from tests.support.aws import AwsClientFactory
 from tests.support.lambda_zip import zip_of
+from tests.support.lambdas import FunctionFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack

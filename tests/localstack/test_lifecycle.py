@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from stackctl import paths
-from tests.localstack.conftest import ROLE, probe_zip
+from stackctl import aws, paths
+from tests.support.lambdas import ROLE, probe_zip
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack
@@ -74,13 +73,7 @@ class PrivateStack:
         return found
 
     def lambda_client(self) -> Any:
-        return boto3.client(
-            "lambda",
-            endpoint_url=f"http://127.0.0.1:{self.port}",
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
+        return aws.client("lambda", port=self.port)
 
     def start_a_lambda_environment(self, timeout: int = 10) -> Any:
         client = self.lambda_client()

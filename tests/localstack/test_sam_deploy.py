@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stackctl import sam
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
 
 pytestmark = pytest.mark.localstack
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.localstack

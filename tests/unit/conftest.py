@@ -151,6 +151,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "DLQ_URL": dlq_url,
             "FAILED_QUEUE_URL": failed_queue_url,
             "MAX_UPLOAD_BYTES": str(1024 * 1024),
+            "MAX_API_UPLOAD_BYTES": str(1024 * 1024),
             "RETENTION_HOURS": "24",
             "MAX_RECEIVE_COUNT": "3",
             "PIPELINE_NAME": "sheetflow-unit",

@@ -18,11 +18,14 @@ EXPECTED_EVENTS = {
     "api-get-task.json",
     "api-health.json",
     "api-list-tasks.json",
+    "api-multipart-complete.json",
+    "api-multipart-start.json",
     "api-presign.json",
     "api-upload.json",
     "cleanup-scheduled.json",
     "dead-letter-record.json",
     "worker-mixed-batch.json",
+    "worker-s3-multipart-notification.json",
     "worker-s3-notification.json",
     "worker-s3-test-event.json",
     "worker-task-messages.json",
@@ -44,10 +47,23 @@ def api_status(name: str, kit: Kit, context: FakeLambdaContext) -> int:
 def test_api_events(stack: Stack, kit: Kit, context: FakeLambdaContext) -> None:
     assert api_status("api-upload.json", kit, context) == 202
     assert api_status("api-presign.json", kit, context) == 201
+    assert api_status("api-multipart-start.json", kit, context) == 201
     assert api_status("api-list-tasks.json", kit, context) == 200
     assert api_status("api-health.json", kit, context) == 200
     # The sample id is unknown in a fresh table.
     assert api_status("api-get-task.json", kit, context) == 404
+    assert api_status("api-multipart-complete.json", kit, context) == 404
+
+
+def test_a_completed_multipart_upload_notification_runs_its_task(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    sample = kit.sample_task_id
+    put_upload(stack, f"uploads/{sample}/Q1 report.xlsx", kit.workbook())
+    event = kit.event("worker-s3-multipart-notification.json")
+    assert worker.handler(event, context)["batchItemFailures"] == []
+    task = TaskRepository(stack.table).get(sample)
+    assert task is not None and task.status is TaskStatus.SUCCEEDED and task.attempts == 1
 
 
 def put_upload(stack: Stack, key: str, data: bytes) -> None:

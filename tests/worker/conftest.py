@@ -4,20 +4,24 @@ and worker subprocesses that are always killed at the end of their test."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sheetflow.dal.clients import reset_clients
-from tests.conftest import AwsClientFactory
-from tests.worker.harness import Pipeline, WorkerProcess, create_pipeline, delete_pipeline
-from tests.worker.harness import workbook_bytes as build_workbook
+from tests.support.aws import AwsClientFactory
+from tests.support.worker import (
+    Pipeline,
+    StartWorker,
+    WorkerProcess,
+    create_pipeline,
+    delete_pipeline,
+)
+from tests.support.worker import workbook_bytes as build_workbook
 
 # Rows of a workbook whose processing takes a few seconds (about 0.1 ms a row).
 SLOW_WORKBOOK_ROWS = 40_000
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 @pytest.fixture
@@ -51,7 +55,9 @@ def slow_workbook(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def base_worker_env(endpoint: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")
+    # SHEETFLOW_PORT: `sheetflow worker` checks LocalStack's health on the project's port before
+    # it reads the stack; without it, it would look at the default port, not this session's.
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT", "SHEETFLOW_PORT")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update(
         {

@@ -18,10 +18,9 @@ import pytest
 from sheetflow.dal.queues import send
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import Task, TaskStatus
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
 from tests.support.waiting import wait_until
-from tests.worker.conftest import StartWorker
-from tests.worker.harness import Pipeline, WorkerProcess, submit
+from tests.support.worker import Pipeline, StartWorker, WorkerProcess, submit
 
 pytestmark = pytest.mark.localstack
 
@@ -111,11 +110,15 @@ def test_two_workers_process_every_task_once(
     second = start_worker(pipeline.worker_env())
     wait_until(lambda: all_succeeded(pipeline, task_ids), timeout=60, what="all tasks to succeed")
     wait_until(lambda: queue_counts(aws, pipeline.queue_url) == (0, 0), 30, what="queue drained")
+    # (a task is SUCCEEDED before its worker writes the outcome line: wait for the lines)
+    wait_until(
+        lambda: len(first.outcomes()) + len(second.outcomes()) >= 30, 30, what="30 outcome lines"
+    )
     # Then every task was processed exactly once, by one claim
     assert succeeded_per_task(first, second) == Counter(task_ids)
     assert {current(pipeline, task_id).attempts for task_id in task_ids} == {1}
     # and every message was consumed: the duplicates as skipped deliveries
-    wait_until(lambda: len(first.outcomes()) + len(second.outcomes()) == 30, 10, what="outcomes")
+    assert len(first.outcomes()) + len(second.outcomes()) == 30
     skipped = [r["task_id"] for w in (first, second) for r in w.outcomes("SKIPPED")]
     assert sorted(skipped) == sorted(task_ids[:10])
     # and both workers took part
@@ -157,7 +160,7 @@ def test_sigkill_mid_file_message_returns_and_is_processed_once(
     (task,) = submit(pipeline.api_config(), slow_workbook, count=1)
     env = {**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "4"}
     killed = start_worker(env, "--concurrency", "2")
-    wait_until(lambda: processing(pipeline, task.task_id), timeout=30, what="processing")
+    wait_until(lambda: processing(pipeline, task.task_id), timeout=120, what="processing")
     consumers = wait_until(lambda: child_pids(killed.pid), timeout=5, what="consumers")
     # When it is killed outright
     killed.signal(signal.SIGKILL)
@@ -167,10 +170,10 @@ def test_sigkill_mid_file_message_returns_and_is_processed_once(
     assert current(pipeline, task.task_id).status is TaskStatus.PROCESSING
     # and after the visibility timeout another worker gets the message and processes it once
     rescuer = start_worker(env)
-    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=40, what="success")
+    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=120, what="success")
     assert current(pipeline, task.task_id).attempts == 2
     assert succeeded_per_task(killed) == Counter()
-    (only,) = rescuer.outcomes()
+    (only,) = wait_until(rescuer.outcomes, timeout=120, what="the rescuer's outcome line")
     assert (only["outcome"], only["task_id"]) == ("SUCCEEDED", task.task_id)
     # A redelivery, not the first receive (a long poll the killed consumer left open on the
     # server may take one more delivery before the rescuer's)
@@ -183,14 +186,24 @@ def test_slow_file_keeps_its_message_invisible_and_is_processed_once(
     # Given two idle workers whose visibility timeout (2 s) is far shorter than the file takes
     env = {**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "2"}
     workers = [start_worker(env), start_worker(env)]
-    wait_until(lambda: all(w.logged("Worker started") for w in workers), 30, what="workers up")
+    wait_until(lambda: all(w.started() for w in workers), 120, what="workers up")
     # When a slow file is queued
     (task,) = submit(pipeline.api_config(), slow_workbook, count=1)
     wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=60, what="success")
     # Then it was processed by one claim, for well over the visibility timeout
     assert current(pipeline, task.task_id).attempts == 1
+    # (the task is SUCCEEDED before the worker writes its outcome line: wait for the line itself)
+    wait_until(
+        lambda: [record for worker in workers for record in worker.outcomes()],
+        timeout=30,
+        what="the worker's outcome line",
+    )
+    # and both workers stopped, so no later line can be missed below
+    for worker in workers:
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
     (success,) = [record for worker in workers for record in worker.outcomes()]
-    assert success["outcome"] == "SUCCEEDED"
+    assert (success["outcome"], success["task_id"]) == ("SUCCEEDED", task.task_id)
     assert success["duration_ms"] > 2 * 2000
     # and its message was received once and deleted: no worker saw it again
     assert success["receive_count"] == 1
@@ -203,9 +216,9 @@ def test_second_signal_exits_at_once(
     # Given a worker busy with a slow file that got SIGTERM
     (task,) = submit(pipeline.api_config(), slow_workbook, count=1)
     worker = start_worker({**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "10"})
-    wait_until(lambda: processing(pipeline, task.task_id), timeout=30, what="processing")
+    wait_until(lambda: processing(pipeline, task.task_id), timeout=120, what="processing")
     worker.signal(signal.SIGTERM)
-    wait_until(lambda: worker.logged("Stopping: finishing messages in hand"), 5, what="stopping")
+    wait_until(worker.stopping, 5, what="the worker to acknowledge the first signal")
     # When a second signal comes
     worker.signal(signal.SIGINT)
     # Then it exits at once, without finishing the file (which a redelivery will process)
@@ -234,7 +247,7 @@ def test_health_endpoints(
     }
     # and it processes work meanwhile
     (task,) = submit(pipeline.api_config(), small_workbook, count=1)
-    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=30, what="success")
+    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=120, what="success")
     # When a SIGTERM comes while both consumers sit in a 20 s long poll
     started = time.monotonic()
     worker.signal(signal.SIGTERM)
@@ -322,7 +335,7 @@ def test_a_stopped_consumer_is_detected_replaced_and_work_goes_on(
             os.kill(frozen_pid, signal.SIGKILL)
     # and the worker keeps processing, and its status line counts what it did
     (task,) = submit(pipeline.api_config(), small_workbook, count=1)
-    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=30, what="success")
+    wait_until(lambda: all_succeeded(pipeline, [task.task_id]), timeout=120, what="success")
     status = wait_until(
         lambda: [r for r in worker.log() if r.get("processed") == 1 and "in_flight" in r],
         10,

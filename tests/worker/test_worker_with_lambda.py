@@ -18,10 +18,9 @@ from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskStatus, new_task_id, upload_key
 from stackctl import stack
 from stackctl.stack import StackOutputs
-from tests.conftest import AwsClientFactory
+from tests.support.aws import AwsClientFactory
 from tests.support.waiting import wait_until
-from tests.worker.conftest import StartWorker
-from tests.worker.harness import submit
+from tests.support.worker import StartWorker, submit
 
 pytestmark = pytest.mark.localstack
 
@@ -60,7 +59,7 @@ def test_lambda_and_standalone_worker_share_the_queue(
     # Given a standalone worker started by `sheetflow worker` on the stack whose Lambda worker
     # also consumes the queue
     worker = start_worker({}, "--stack", STACK, command=[str(SHEETFLOW_CLI), "worker"])
-    wait_until(lambda: worker.logged("Worker started"), timeout=30, what="worker started")
+    wait_until(worker.started, timeout=120, what="worker started")
     # When 20 workbooks come through the upload API, each task message also sent a second time
     # (SQS delivers at least once), and 10 are put straight into the bucket (S3 notifications)
     tasks = submit(api_config(deployed), small_workbook, count=20)
@@ -81,10 +80,10 @@ def test_lambda_and_standalone_worker_share_the_queue(
     # Then each task was claimed and processed once
     attempts = {task_id: getattr(repository.get(task_id), "attempts", None) for task_id in task_ids}
     assert set(attempts.values()) == {1}, attempts
+    # and the worker started through the CLI stops gracefully (after which its log is complete)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=120) == 0
     by_worker = Counter(str(record["task_id"]) for record in worker.outcomes("SUCCEEDED"))
     assert set(by_worker.values()) <= {1}
     # and both consumers did part of the work
     assert 0 < len(by_worker) < len(task_ids), by_worker
-    # and the worker started through the CLI stops gracefully
-    worker.signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,115 @@ def presigned_put_url(bucket: str, key: str, expires_in: int) -> str:
         return s3_client().generate_presigned_url(
             "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
         )
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    """A form upload to S3: POST `url` as multipart/form-data with `fields`, then the file."""
+
+    url: str
+    fields: dict[str, str]
+
+
+def presigned_post(bucket: str, key: str, max_bytes: int, expires_in: int) -> PresignedPost:
+    """S3 itself refuses a file outside 1..max_bytes (EntityTooLarge), before storing it."""
+    with dependency_call("presign PostObject"):
+        post = s3_client().generate_presigned_post(
+            bucket,
+            key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+    return PresignedPost(url=post["url"], fields=dict(post["fields"]))
+
+
+class MultipartRejectedError(Exception):
+    """S3 refused to complete a multipart upload because of what the client sent."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+# Completion errors that are the client's doing (wrong ETag, missing part, tiny part, unknown id).
+_CLIENT_MULTIPART_CODES = frozenset(
+    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload", "MalformedXML"}
+)
+
+
+@contextmanager
+def _client_multipart_errors() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in _CLIENT_MULTIPART_CODES:
+            message = str(exc.response.get("Error", {}).get("Message", "")) or code
+            raise MultipartRejectedError(code, message) from exc
+        raise
+
+
+def create_multipart_upload(bucket: str, key: str, filename: str) -> str:
+    with dependency_call(f"CreateMultipartUpload s3://{bucket}/{key}"):
+        response = s3_client().create_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            ContentType=XLSX_MEDIA_TYPE,
+            Metadata={"original-filename": filename.encode("ascii", "replace").decode()},
+        )
+    return response["UploadId"]
+
+
+def presigned_part_url(
+    bucket: str, key: str, upload_id: str, part_number: int, *, size: int, expires_in: int
+) -> str:
+    """An UploadPart URL signed for exactly `size` bytes (Content-Length is a signed header)."""
+    with dependency_call("presign UploadPart"):
+        return s3_client().generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in,
+        )
+
+
+def uploaded_bytes(bucket: str, key: str, upload_id: str) -> int:
+    """Total size of the parts S3 holds for a multipart upload."""
+    total = 0
+    with dependency_call(f"ListParts s3://{bucket}/{key}"), _client_multipart_errors():
+        paginator = s3_client().get_paginator("list_parts")
+        for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+            total += sum(int(part.get("Size", 0)) for part in page.get("Parts", []))
+    return total
+
+
+def complete_multipart_upload(
+    bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+) -> None:
+    """Assemble the object; S3 then sends ObjectCreated:CompleteMultipartUpload."""
+    with (
+        dependency_call(f"CompleteMultipartUpload s3://{bucket}/{key}"),
+        _client_multipart_errors(),
+    ):
+        s3_client().complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]
+            },
+        )
+
+
+def abort_multipart_upload(bucket: str, key: str, upload_id: str) -> None:
+    with dependency_call(f"AbortMultipartUpload s3://{bucket}/{key}"), _client_multipart_errors():
+        s3_client().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
 
 def presigned_get_url(bucket: str, key: str, expires_in: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -24,10 +25,12 @@ dependencies = HandlerDependencies(WorkerConfig.from_env)
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _record_handler(lease_seconds: int) -> Any:
+def _record_handler(lease_seconds: int, context: LambdaContext) -> Any:
     """Processes one SQS record; raising marks it a batch item failure."""
 
     def handle(record: SQSRecord) -> None:
+        # Records of a batch run one after the other: each gets the time the invocation has left.
+        deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
         receive_count = int(record.attributes.approximate_receive_count or "1")
         config = dependencies.config
         try:
@@ -37,6 +40,7 @@ def _record_handler(lease_seconds: int) -> Any:
                 config,
                 dependencies.tasks,
                 lease_seconds=lease_seconds,
+                deadline=deadline,
             )
         except RetryLaterError as retry:
             schedule_retry(config.queue_url, record.receipt_handle, retry, metrics)
@@ -55,7 +59,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     lease_seconds = max(context.get_remaining_time_in_millis() // 1000, 1)
     return process_partial_response(
         event=event,
-        record_handler=_record_handler(lease_seconds),
+        record_handler=_record_handler(lease_seconds, context),
         processor=processor,
         context=context,
     )

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     TOO_MANY_ENTRIES = "TOO_MANY_ENTRIES"
     XML_ATTACK = "XML_ATTACK"
     SOURCE_MISSING = "SOURCE_MISSING"
+    # The parse would not end before the worker's timeout (estimated before it starts).
+    TOO_BIG_FOR_TIMEOUT = "TOO_BIG_FOR_TIMEOUT"
     # Problems with the worker's own dependencies: transient, retried with backoff.
     DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
     # Set by the dead-letter function when retries ran out.

@@ -1,4 +1,11 @@
-"""Reads a validated workbook with openpyxl (read-only, cached values) and computes statistics."""
+"""Statistics of a validated workbook: types, numbers, blanks and error cells per sheet and column.
+
+The workbook's structure (sheets, their order and names, styles, the 1900/1904 date system) is
+read by openpyxl; the cells by the streaming reader in `sheet_reader`, with the shared strings
+kept compact by `shared_strings`. A sheet whose XML the streaming reader does not handle is read
+by openpyxl's read-only worksheet instead, with the same statistics code, so both give the same
+result (tests/unit/test_reader_differential.py compares them on a generated corpus).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,22 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import add
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
-import openpyxl
 from defusedxml import DefusedXmlException
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.styles.stylesheet import apply_stylesheet
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.xml.constants import SHARED_STRINGS
 
 from sheetflow.logic.errors import ErrorCode, PermanentError
+from sheetflow.logic.shared_strings import SharedStrings, read_shared_strings
+from sheetflow.logic.sheet_reader import Context, Plan, UnsupportedFormError, fast_kind, read_sheet
 
 EXCEL_ERRORS = frozenset({"#DIV/0!", "#REF!", "#N/A", "#VALUE!", "#NAME?", "#NUM!", "#NULL!"})
 CELL_TYPES = ("number", "string", "bool", "date", "blank", "error")
@@ -46,6 +60,14 @@ class ColumnStats:
         self.numeric_min = value if self.numeric_min is None else min(self.numeric_min, value)
         self.numeric_max = value if self.numeric_max is None else max(self.numeric_max, value)
 
+    def add_numbers(self, values: list[float]) -> None:
+        """Several values at once, with the totals `add_number` would reach one by one."""
+        self.numeric_count += len(values)
+        self.numeric_sum = reduce(add, values, self.numeric_sum)
+        low, high = min(values), max(values)
+        self.numeric_min = low if self.numeric_min is None else min(self.numeric_min, low)
+        self.numeric_max = high if self.numeric_max is None else max(self.numeric_max, high)
+
     def to_dict(self, used_rows: int) -> dict[str, Any]:
         counts = dict(self.counts)
         # Blanks are the used-range cells of this column that held nothing.
@@ -66,6 +88,7 @@ class ColumnStats:
 class SheetStats:
     name: str
     limits: ParseLimits
+    context: Context | None = None  # the workbook's styles and strings (fast reader only)
     min_row: int | None = None
     max_row: int = 0
     min_col: int | None = None
@@ -80,9 +103,17 @@ class SheetStats:
     columns_truncated: bool = False
 
     def add_row(self, row_number: int, values: Iterable[tuple[Any, str]]) -> None:
+        """A row as openpyxl gives it: (value, data_type) for columns 1, 2, ..."""
+        self.add_cells(
+            row_number,
+            [(column, value, data_type) for column, (value, data_type) in enumerate(values, 1)],
+        )
+
+    def add_cells(self, row_number: int, cells: list[tuple[int, Any, str]]) -> None:
+        """One row's cells as (column number, value, data_type), in column order."""
         row_has_data = False
         header: list[str] = []
-        for column_number, (value, data_type) in enumerate(values, start=1):
+        for column_number, value, data_type in cells:
             kind = classify(value, data_type)
             if kind == "blank":
                 continue
@@ -103,6 +134,33 @@ class SheetStats:
             if self.header_row is None:
                 self.header_row = row_number
                 self.header = header
+
+    def add_run(
+        self, first_row: int, last_row: int, count: int, plan: Plan, columns: list[Any]
+    ) -> None:
+        """`count` rows after the header, each with a non-blank cell in every slot of `plan`.
+
+        `columns` holds, per slot, the floats of a number slot or the cell count of another:
+        the same totals as adding the rows one by one (the sum is a left fold in row order)."""
+        self.rows_with_data += count
+        self.non_blank_cells += count * len(plan.slots)
+        self.min_row = first_row if self.min_row is None else self.min_row
+        self.max_row = last_row
+        if self.min_col is None or plan.min_column < self.min_col:
+            self.min_col = plan.min_column
+        self.max_col = max(self.max_col, plan.max_column)
+        for slot, column in zip(plan.slots, columns, strict=True):
+            if slot.column > self.limits.max_columns_reported:
+                self.columns_truncated = True
+                continue
+            stats = self.columns.setdefault(slot.column, ColumnStats())
+            stats.non_blank += count
+            if isinstance(column, list):
+                stats.counts["number"] += count
+                stats.add_numbers(column)
+            else:
+                assert self.context is not None  # runs come only from the streaming reader
+                stats.counts[fast_kind(slot, self.context)] += count
 
     def _column(self, column_number: int, kind: str, value: Any) -> None:
         if column_number > self.limits.max_columns_reported:
@@ -193,20 +251,68 @@ class WorkbookStats:
         return sum(int(sheet["errors"]["count"]) for sheet in self.sheets)
 
 
+@dataclass(frozen=True)
+class _Sheet:
+    title: str
+    part: str  # path of its XML in the archive
+
+
 def parse_workbook(path: Path, limits: ParseLimits) -> WorkbookStats:
-    """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK if openpyxl fails."""
+    """Statistics of every worksheet; PermanentError CORRUPT or XML_ATTACK on a bad file."""
     with _unreadable_as_permanent("The workbook cannot be opened"):
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        reader, sheets, context = _open_structure(path)
     try:
         with _unreadable_as_permanent("A worksheet cannot be read"):
-            worksheets = workbook.worksheets
-            sheets = [
-                _sheet_stats(worksheet, limits).to_dict()
-                for worksheet in worksheets[: limits.max_sheets]
+            stats = [
+                _sheet_stats(reader, sheet, context, limits).to_dict()
+                for sheet in sheets[: limits.max_sheets]
             ]
-        return WorkbookStats(sheets=sheets, sheets_truncated=len(worksheets) > limits.max_sheets)
+        return WorkbookStats(sheets=stats, sheets_truncated=len(sheets) > limits.max_sheets)
     finally:
-        workbook.close()
+        reader.archive.close()
+
+
+def _open_structure(path: Path) -> tuple[ExcelReader, list[_Sheet], Context]:
+    """openpyxl's reading of everything but the cells, with our compact shared strings.
+
+    The steps of openpyxl's `ExcelReader.read`, except that worksheets are only listed: its
+    read-only worksheet would parse a whole sheet to find its size when the sheet does not
+    declare one."""
+    reader = ExcelReader(path, read_only=True, data_only=True)
+    try:
+        reader.read_manifest()
+        strings = reader.package.find(SHARED_STRINGS)
+        shared = SharedStrings()
+        if strings is not None:
+            part = strings.PartName[1:]
+            shared = read_shared_strings(lambda: reader.archive.open(part))
+        reader.shared_strings = shared
+        reader.read_workbook()
+        reader.read_properties()
+        reader.read_custom()
+        reader.read_theme()
+        apply_stylesheet(reader.archive, reader.wb)
+        sheets = []
+        for sheet, relation in reader.parser.find_sheets():
+            if relation.target not in reader.valid_files:
+                continue
+            if "chartsheet" in relation.Type:
+                # Read as openpyxl does (a broken one fails the same way), but it has no cells
+                # and, as in openpyxl's `worksheets`, no statistics.
+                reader.read_chartsheet(sheet, relation)
+                continue
+            sheets.append(_Sheet(str(sheet.name), relation.target))
+    except BaseException:
+        reader.archive.close()
+        raise
+    workbook = reader.wb
+    context = Context(
+        shared=shared,
+        epoch=workbook.epoch,
+        date_styles=frozenset(workbook._date_formats),
+        timedelta_styles=frozenset(workbook._timedelta_formats),
+    )
+    return reader, sheets, context
 
 
 @contextmanager
@@ -216,11 +322,35 @@ def _unreadable_as_permanent(what: str) -> Iterator[None]:
         yield
     except DefusedXmlException as exc:
         raise _xml_attack(exc) from exc
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, ParseError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        KeyError,
+        IndexError,
+        ValueError,
+        TypeError,
+        OverflowError,
+        ParseError,
+        OSError,
+    ) as exc:
         raise PermanentError(ErrorCode.CORRUPT, f"{what}: {type(exc).__name__}: {exc}.") from exc
 
 
-def _sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:
+def _sheet_stats(
+    reader: ExcelReader, sheet: _Sheet, context: Context, limits: ParseLimits
+) -> SheetStats:
+    stats = SheetStats(name=sheet.title, limits=limits, context=context)
+    try:
+        with reader.archive.open(sheet.part) as source:
+            read_sheet(source, stats, context)
+        return stats
+    except UnsupportedFormError:
+        # A form the streaming reader leaves to openpyxl: start this sheet again with it.
+        worksheet = ReadOnlyWorksheet(reader.wb, sheet.title, sheet.part, context.shared)
+        return openpyxl_sheet_stats(worksheet, limits)
+
+
+def openpyxl_sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:
+    """The statistics of an openpyxl read-only worksheet, cell by cell."""
     stats = SheetStats(name=str(worksheet.title), limits=limits)
     if not hasattr(worksheet, "reset_dimensions"):
         return stats  # a chartsheet: no cells

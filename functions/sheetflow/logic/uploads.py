@@ -15,6 +15,15 @@ DEFAULT_FILENAME = "upload.xlsx"
 MAX_FILENAME_LENGTH = 120
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._ -]+")
 
+# POST /uploads carries the workbook inside the Lambda event. AWS caps a synchronous invocation's
+# request payload at 6 MB (6,291,456 bytes), API Gateway base64-encodes a binary body (4 bytes
+# for every 3) and the event adds headers, multiValueHeaders and requestContext (a few KB, at
+# most ~20 KB with API Gateway's 10 KB header limit counted twice). So the raw body must stay
+# under (6,291,456 - 20,480) * 3/4 = 4,703,232 bytes; 4 MiB leaves ~700 KB of base64 for the
+# envelope. Larger files go to S3 directly (POST /uploads/presign or /uploads/multipart).
+LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+MAX_API_UPLOAD_BYTES = 4 * 1024 * 1024
+
 
 def media_type(content_type: str | None) -> str:
     """`Application/Octet-Stream; charset=x` -> `application/octet-stream`."""
@@ -61,7 +70,10 @@ def decode_body(
 def _too_large(max_bytes: int) -> RequestRejectedError:
     return RequestRejectedError(
         ErrorCode.TOO_LARGE,
-        f"The workbook exceeds the {max_bytes} byte limit: upload a smaller file.",
+        f"The body is larger than {max_bytes} bytes, the most POST /uploads takes (a Lambda "
+        "request is limited to 6 MB after API Gateway's base64 encoding). Upload larger "
+        "workbooks straight to S3: POST /uploads/presign for a presigned POST, or POST "
+        "/uploads/multipart for part URLs (`sheetflow upload --via presign` does this).",
     )
 
 

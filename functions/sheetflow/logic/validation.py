@@ -22,12 +22,7 @@ CONTENT_TYPES_PART = "[Content_Types].xml"
 WORKBOOK_PART = "xl/workbook.xml"
 VBA_PART = "xl/vbaProject.bin"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-_FORBIDDEN_DECLARATIONS = tuple(
-    marker.encode(encoding)
-    for marker in ("<!DOCTYPE", "<!ENTITY")
-    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
-)
-_SCAN_CHUNK = 64 * 1024
+_CELL_PARTS = ("xl/worksheets/", "xl/sharedStrings")
 
 
 @dataclass(frozen=True)
@@ -45,6 +40,8 @@ class ArchiveFacts:
     entries: int
     uncompressed_bytes: int
     has_macros: bool
+    # Uncompressed XML a parser must read: worksheets and the shared strings (the time budget).
+    cell_xml_bytes: int = 0
 
 
 def check_size(size: int, limits: ValidationLimits) -> None:
@@ -126,24 +123,74 @@ def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> Arch
             f"The file is an Office document but not a workbook (no {WORKBOOK_PART}).",
         )
     return ArchiveFacts(
-        entries=len(entries), uncompressed_bytes=total, has_macros=VBA_PART in names
+        entries=len(entries),
+        uncompressed_bytes=total,
+        has_macros=VBA_PART in names,
+        cell_xml_bytes=sum(
+            entry.file_size
+            for entry in entries
+            if entry.filename.startswith(_CELL_PARTS) and entry.filename.endswith(".xml")
+        ),
     )
 
 
 def _check_xml_parts(archive: zipfile.ZipFile) -> None:
-    """Reject DTDs and entity declarations: no workbook needs them, entity attacks do."""
-    overlap = max(len(marker) for marker in _FORBIDDEN_DECLARATIONS) - 1
+    """Reject DTDs and entity declarations: no workbook needs them, entity attacks do.
+
+    XML allows a DTD only in the prolog, before the root element, and entities only inside a
+    DTD, so reading each part up to its root element is enough: a 300 MB worksheet is not
+    decompressed twice.
+    """
     for entry in archive.infolist():
         if not entry.filename.lower().endswith(_XML_SUFFIXES):
             continue
-        tail = b""
         with archive.open(entry) as part:
-            while chunk := part.read(_SCAN_CHUNK):
-                window = tail + chunk
-                if any(marker in window for marker in _FORBIDDEN_DECLARATIONS):
-                    raise PermanentError(
-                        ErrorCode.XML_ATTACK,
-                        f"The part {entry.filename!r} declares a DTD or XML entities, which "
-                        "workbooks never need (entity-expansion attack).",
-                    )
-                tail = window[-overlap:]
+            head = part.read(PROLOG_SCAN_BYTES)
+        verdict = _prolog_verdict(_decode_head(head), complete=len(head) < PROLOG_SCAN_BYTES)
+        if verdict == _DECLARES_DTD:
+            raise PermanentError(
+                ErrorCode.XML_ATTACK,
+                f"The part {entry.filename!r} declares a DTD or XML entities, which "
+                "workbooks never need (entity-expansion attack).",
+            )
+        if verdict == _PROLOG_TOO_LONG:
+            raise PermanentError(
+                ErrorCode.XML_ATTACK,
+                f"The part {entry.filename!r} has more than {PROLOG_SCAN_BYTES} bytes before "
+                "its first element, where only a DTD could hide; workbooks never do this.",
+            )
+
+
+PROLOG_SCAN_BYTES = 64 * 1024
+_DECLARES_DTD, _PROLOG_TOO_LONG, _CLEAN = "dtd", "long", "clean"
+
+
+def _decode_head(head: bytes) -> str:
+    """The start of a part as text, whatever its encoding (UTF-8, or UTF-16 with or without a
+    byte-order mark); undecodable bytes are dropped, only markup matters here."""
+    if head.startswith((b"\xff\xfe", b"<\x00")):
+        return head[: len(head) // 2 * 2].decode("utf-16-le", errors="ignore").lstrip("\ufeff")
+    if head.startswith((b"\xfe\xff", b"\x00<")):
+        return head[: len(head) // 2 * 2].decode("utf-16-be", errors="ignore").lstrip("\ufeff")
+    return head.decode("utf-8", errors="ignore").lstrip("\ufeff")
+
+
+def _prolog_verdict(text: str, *, complete: bool) -> str:
+    """Walk the prolog (declaration, processing instructions, comments, whitespace)."""
+    position = 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return _CLEAN if complete else _PROLOG_TOO_LONG
+        for opener, closer in (("<?", "?>"), ("<!--", "-->")):
+            if text.startswith(opener, position):
+                end = text.find(closer, position + len(opener))
+                if end < 0:
+                    return _CLEAN if complete else _PROLOG_TOO_LONG
+                position = end + len(closer)
+                break
+        else:
+            # `<!DOCTYPE`, `<!ENTITY` or any other declaration before the root is refused; the
+            # root element (or anything else) ends the prolog and is the parser's business.
+            return _DECLARES_DTD if text.startswith("<!", position) else _CLEAN

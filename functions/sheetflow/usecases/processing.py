@@ -29,6 +29,7 @@ from sheetflow.dal import queues, storage
 from sheetflow.dal.storage import ObjectMissingError
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.backoff import retry_delay_seconds
+from sheetflow.logic.budget import check_time_budget
 from sheetflow.logic.errors import ErrorCode, PermanentError, TransientError
 from sheetflow.logic.messages import MessageFormatError, ObjectJob, parse_message
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
@@ -80,6 +81,8 @@ class _Delivery:
     tasks: TaskRepository
     now: Callable[[], datetime]
     on_claim: Callable[[Task], None]
+    # time.monotonic() by which the caller is stopped; None when it has no time limit.
+    deadline: float | None = None
 
     def lease_until(self, moment: datetime) -> int:
         return int((moment + timedelta(seconds=self.lease_seconds)).timestamp())
@@ -106,11 +109,14 @@ def process_message(
     lease_seconds: int,
     on_claim: Callable[[Task], None] = lambda task: None,
     now: Callable[[], datetime] = _utc_now,
+    deadline: float | None = None,
 ) -> list[Outcome]:
     """Process every job in one message body (see the module docstring for the contract).
 
     `on_claim` sees each task this delivery claims, so a caller that can outlive the lease (the
-    standalone worker's heartbeat) knows which leases to renew.
+    standalone worker's heartbeat) knows which leases to renew. `deadline` (time.monotonic())
+    is when the caller is stopped (Lambda's timeout): a workbook that cannot be parsed by then
+    fails at once with TOO_BIG_FOR_TIMEOUT. None: no time limit.
     """
     try:
         jobs = parse_message(body)
@@ -120,7 +126,9 @@ def process_message(
     if not jobs:
         return [Outcome(kind=OutcomeKind.IGNORED, detail="no object to process")]
     return [
-        _process_job(_Delivery(job, receive_count, lease_seconds, config, tasks, now, on_claim))
+        _process_job(
+            _Delivery(job, receive_count, lease_seconds, config, tasks, now, on_claim, deadline)
+        )
         for job in jobs
     ]
 
@@ -211,7 +219,7 @@ class _Processed:
 def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
     tasks, now = delivery.tasks, delivery.now
     try:
-        processed = _process_workbook(task, delivery.config)
+        processed = _process_workbook(task, delivery.config, delivery.deadline)
     except PermanentError as exc:
         logger.info("Workbook rejected", extra={"code": exc.code, "reason": exc.message})
         tasks.fail_attempt(task.task_id, task.attempts, TaskError(exc.code, exc.message), now())
@@ -238,8 +246,13 @@ def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
     )
 
 
-def _process_workbook(task: Task, config: WorkerConfig) -> _Processed:
-    """Download, validate, parse and store the result; PermanentError for a bad file."""
+def _process_workbook(task: Task, config: WorkerConfig, deadline: float | None) -> _Processed:
+    """Download, validate, parse and store the result; PermanentError for a bad file.
+
+    The workbook goes to a file in the temporary directory (/tmp on Lambda, sized by the
+    EphemeralStorage parameter), never whole into memory; validation reads the zip directory
+    and the start of each XML part; parsing streams.
+    """
     try:
         with tempfile.TemporaryDirectory(prefix="sheetflow-") as workdir:
             path = Path(workdir) / WORKBOOK_FILENAME
@@ -248,6 +261,8 @@ def _process_workbook(task: Task, config: WorkerConfig) -> _Processed:
                 task.bucket, task.key, path, lambda size: check_size(size, config.validation)
             )
             facts = validate_workbook_file(path, config.validation)
+            if deadline is not None:
+                check_time_budget(facts, deadline - time.monotonic(), config.time_budget)
             stats = parse_workbook(path, ParseLimits())
     except ObjectMissingError as exc:
         raise PermanentError(

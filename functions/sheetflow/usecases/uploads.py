@@ -11,8 +11,14 @@ from aws_lambda_powertools import Logger
 from sheetflow.config import ApiConfig
 from sheetflow.dal import queues, storage
 from sheetflow.dal.tasks import TaskRepository
-from sheetflow.logic.errors import ErrorCode, TransientError
+from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.messages import task_message
+from sheetflow.logic.multipart import (
+    CompletedPart,
+    check_s3_upload_size,
+    part_size_for,
+    plan_parts,
+)
 from sheetflow.logic.task import (
     Task,
     TaskError,
@@ -90,15 +96,138 @@ def _abandon(task: Task, tasks: TaskRepository, now: datetime, cause: TransientE
 @dataclass(frozen=True)
 class PresignedUpload:
     task: Task
-    url: str
+    post: storage.PresignedPost
+    # Kept for clients of the first API version; S3 does not check its size (the worker does).
+    put_url: str
     expires_in: int
 
 
 def presign_upload(
-    requested_name: str | None, config: ApiConfig, tasks: TaskRepository, now: datetime
+    requested_name: str | None,
+    declared_size: int | None,
+    config: ApiConfig,
+    tasks: TaskRepository,
+    now: datetime,
 ) -> PresignedUpload:
-    """A task AWAITING_UPLOAD and a URL to PUT the workbook to; the S3 notification queues it."""
+    """A task AWAITING_UPLOAD and a presigned POST whose policy caps the size at S3; the bucket
+    notification queues the task once the object exists."""
+    if declared_size is not None:
+        check_s3_upload_size(declared_size, config.max_upload_bytes)
     task = _upload_task(requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now)
     tasks.create(task)
-    url = storage.presigned_put_url(task.bucket, task.key, config.presign_expiry_seconds)
-    return PresignedUpload(task=task, url=url, expires_in=config.presign_expiry_seconds)
+    expiry = config.presign_expiry_seconds
+    return PresignedUpload(
+        task=task,
+        post=storage.presigned_post(task.bucket, task.key, config.max_upload_bytes, expiry),
+        put_url=storage.presigned_put_url(task.bucket, task.key, expiry),
+        expires_in=expiry,
+    )
+
+
+@dataclass(frozen=True)
+class PartUrl:
+    part_number: int
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    task: Task
+    upload_id: str
+    part_size: int
+    parts: list[PartUrl]
+    expires_in: int
+
+
+def start_multipart_upload(
+    requested_name: str | None,
+    size: int,
+    config: ApiConfig,
+    tasks: TaskRepository,
+    now: datetime,
+) -> MultipartUpload:
+    """A task AWAITING_UPLOAD, an S3 multipart upload for its key and one presigned URL per part.
+
+    `size` was checked against MaxUploadBytes by the caller; each part URL is signed for its exact
+    length, and completion checks what S3 really holds.
+    """
+    task = _upload_task(
+        requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now, size=size
+    )
+    tasks.create(task)
+    upload_id = storage.create_multipart_upload(task.bucket, task.key, task.filename)
+    part_size = part_size_for(size)
+    expiry = config.presign_expiry_seconds
+    parts = [
+        PartUrl(
+            plan.part_number,
+            plan.size,
+            storage.presigned_part_url(
+                task.bucket,
+                task.key,
+                upload_id,
+                plan.part_number,
+                size=plan.size,
+                expires_in=expiry,
+            ),
+        )
+        for plan in plan_parts(size, part_size)
+    ]
+    return MultipartUpload(task, upload_id, part_size, parts, expiry)
+
+
+def complete_multipart_upload(
+    task_id: str,
+    upload_id: str,
+    parts: list[CompletedPart],
+    *,
+    config: ApiConfig,
+    tasks: TaskRepository,
+    now: datetime,
+) -> Task:
+    """Assemble the uploaded parts into the object, unless they add up to more than the limit.
+
+    The size is checked here, on what S3 holds, because nothing else stops a client from
+    uploading bigger parts than it declared (S3 checks part signatures on AWS only). An upload
+    over the limit is aborted and its task FAILED with TOO_LARGE.
+    """
+    task = tasks.get(task_id)
+    if task is None:
+        raise RequestRejectedError(
+            "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
+        )
+    if task.status is not TaskStatus.AWAITING_UPLOAD:
+        raise RequestRejectedError(
+            "UPLOAD_NOT_EXPECTED",
+            f"Task {task_id} is {task.status}, not waiting for an upload: nothing to complete.",
+        )
+    try:
+        received = storage.uploaded_bytes(task.bucket, task.key, upload_id)
+    except storage.MultipartRejectedError as exc:
+        raise _parts_refused(exc) from exc
+    if received > config.max_upload_bytes:
+        storage.abort_multipart_upload(task.bucket, task.key, upload_id)
+        rejection = RequestRejectedError(
+            ErrorCode.TOO_LARGE,
+            f"The uploaded parts hold {received} bytes; uploads through S3 take at most "
+            f"{config.max_upload_bytes} bytes (MaxUploadBytes). The upload was aborted.",
+        )
+        tasks.fail_unfinished(task_id, TaskError(ErrorCode.TOO_LARGE, rejection.message), now)
+        raise rejection
+    try:
+        storage.complete_multipart_upload(
+            task.bucket, task.key, upload_id, [(part.part_number, part.etag) for part in parts]
+        )
+    except storage.MultipartRejectedError as exc:
+        raise _parts_refused(exc) from exc
+    return task
+
+
+def _parts_refused(exc: storage.MultipartRejectedError) -> RequestRejectedError:
+    return RequestRejectedError(
+        "INVALID_PARTS",
+        f"S3 refused to complete the upload ({exc.code}: {exc.message}). Upload every part to "
+        "its URL with the upload_id it came with, then send each part's ETag response header "
+        "with its part_number.",
+    )

@@ -59,7 +59,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--since",
         type=parse_duration,
-        default=parse_duration("1d"),
+        default="1d",  # argparse passes a string default through `type`
         metavar="DURATION",
         help="how far back to start, e.g. 30m, 2h, 1d (default 1d)",
     )

@@ -7,6 +7,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
+from sheetflow.logic.task import TaskStatus
 from stackctl import paths, samples, stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
@@ -25,17 +26,21 @@ class DemoUpload:
     filename: str
     data: bytes
     route: UploadRoute
-    expected: str  # the status the flow must end in
+    expected: TaskStatus  # the status the flow must end in
 
 
 def demo_uploads(rows: int) -> list[DemoUpload]:
     orders = samples.orders_workbook(rows)
     return [
-        DemoUpload("API upload", "orders-api.xlsx", orders, UploadRoute.API, "SUCCEEDED"),
-        DemoUpload("S3 put", "orders-s3.xlsx", orders, UploadRoute.S3, "SUCCEEDED"),
+        DemoUpload("API upload", "orders-api.xlsx", orders, UploadRoute.API, TaskStatus.SUCCEEDED),
+        DemoUpload("S3 put", "orders-s3.xlsx", orders, UploadRoute.S3, TaskStatus.SUCCEEDED),
         # A CSV renamed .xlsx: the worker must refuse it as a permanent error.
         DemoUpload(
-            "broken file", "not-really.xlsx", samples.broken_file("csv"), UploadRoute.API, "FAILED"
+            "broken file",
+            "not-really.xlsx",
+            samples.broken_file("csv"),
+            UploadRoute.API,
+            TaskStatus.FAILED,
         ),
     ]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from stackctl import stack
+from stackctl import aws, stack
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.function_names import SHORT_NAMES, log_group
 from stackctl.log_format import format_event
@@ -29,7 +29,7 @@ def parse_duration(text: str) -> int:
 
 def log_events(group: str, start_ms: int) -> Iterator[dict[str, Any]]:
     """Every event of the group from `start_ms` on, oldest first, across pages."""
-    logs = stack.client("logs")
+    logs = aws.client("logs")
     request: dict[str, Any] = {"logGroupName": group, "startTime": start_ms, "interleaved": True}
     while True:
         try:
@@ -86,7 +86,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--since",
         type=parse_duration,
-        default=parse_duration("10m"),
+        default="10m",  # argparse passes a string default through `type`
         metavar="DURATION",
         help="how far back to start, e.g. 30s, 10m, 2h (default 10m)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from stackctl import overview, stack
+from stackctl import aws, overview, stack
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.redriving import redrive
 
@@ -20,7 +20,7 @@ def cmd_redrive(_: argparse.Namespace) -> int:
     if overview.queue_depth(failed_url).waiting == 0:
         print(f"{failed_name} is empty: no dead letter is waiting, nothing to move.")
         return 0
-    result = redrive(stack.client("sqs"), failed_url, queue_url)
+    result = redrive(aws.client("sqs"), failed_url, queue_url)
     print(
         f"Moved {result.moved} message(s) from {failed_name} to {queue_name} with {result.method}."
     )

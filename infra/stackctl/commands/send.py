@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stackctl import event_replay, stack
+from stackctl import aws, event_replay, stack
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.function_names import function_name, function_of_event_file
@@ -72,7 +72,7 @@ def _call_api(outputs: StackOutputs, event: dict[str, Any]) -> int:
 
 def _send_to_queue(outputs: StackOutputs, short_name: str, event: dict[str, Any]) -> int:
     queue_url = outputs[TRIGGER_QUEUES[short_name]]
-    sqs = stack.client("sqs")
+    sqs = aws.client("sqs")
     bodies = event_replay.sqs_bodies_of(event)
     for body in bodies:
         message_id = sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
@@ -85,7 +85,7 @@ def _send_to_queue(outputs: StackOutputs, short_name: str, event: dict[str, Any]
 
 def _publish_to_alarm_topic(outputs: StackOutputs, event: dict[str, Any]) -> int:
     """Each SNS record's message published to the alarm topic, as CloudWatch would."""
-    sns = stack.client("sns")
+    sns = aws.client("sns")
     for record in event.get("Records", []):
         sns.publish(TopicArn=outputs["AlarmTopicArn"], Message=record["Sns"]["Message"])
     print(f"{len(event.get('Records', []))} notification(s) published to the alarm topic.")

@@ -7,12 +7,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sheetflow.logic.task import TaskStatus
 from stackctl import stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.progress import ProgressDisplay
 from stackctl.task_waiting import WatchedTask, wait_for_tasks
-from stackctl.uploading import UploadRoute, read_workbook_file, submit
+from stackctl.uploading import (
+    UploadRoute,
+    check_route_takes,
+    check_workbook_file,
+    submit_file,
+)
 
 EXIT_FAILED = 1
 EXIT_TIMED_OUT = 124  # as coreutils `timeout` does
@@ -22,12 +28,14 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 @reported_as_user_errors
 def cmd_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    data = read_workbook_file(path)  # before any AWS call: a typo needs no LocalStack
-    outputs = stack.outputs()
     route = UploadRoute(args.via)
-    submitted = submit(data, path.name, route, outputs)
+    # Before any AWS call: a typo or a file too big for the route needs no LocalStack.
+    size = check_workbook_file(path)
+    check_route_takes(path, size, route)
+    outputs = stack.outputs()
+    submitted = submit_file(path, route, outputs)
     where = f" as {submitted.key}" if submitted.key else ""
-    print(f"Uploaded {path.name} ({len(data):,} bytes) via {route}{where}.")
+    print(f"Uploaded {path.name} ({size:,} bytes) via {route}{where}.")
     print(f"Task {submitted.task_id}")
     if not args.wait:
         print(f"Follow it with `sheetflow status {submitted.task_id}`.")
@@ -47,7 +55,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         return EXIT_TIMED_OUT
     assert task is not None  # finished implies it exists
     _print_outcome(path.name, task, outputs["BucketName"])
-    return 0 if task.get("status") == "SUCCEEDED" else EXIT_FAILED
+    return 0 if task.get("status") == TaskStatus.SUCCEEDED else EXIT_FAILED
 
 
 def _print_outcome(label: str, task: dict[str, Any], results_bucket: str) -> None:
@@ -75,8 +83,9 @@ def register(commands: Any) -> None:
         "--via",
         choices=[route.value for route in UploadRoute],
         default=UploadRoute.API.value,
-        help="api: POST /uploads (default); presign: POST /uploads/presign then PUT; "
-        "s3: put the object into the bucket (the S3 notification starts the task)",
+        help="api: POST /uploads (default, up to 4 MiB); presign: a presigned POST, or presigned "
+        "multipart parts above 8 MiB; s3: put the object into the bucket (multipart above "
+        "8 MiB); the S3 notification starts the task",
     )
     parser.add_argument(
         "--wait", action="store_true", help="wait for the task to finish and print its outcome"

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from stackctl import localstack, sam, stack
+from stackctl import aws, localstack, sam, stack
 from stackctl.aws_errors import reported_as_user_errors
 
 # Variables the Lambda runtime or the tracer own; a host process must not inherit them.
@@ -22,7 +22,7 @@ _LAMBDA_ONLY_PREFIXES = ("AWS_LAMBDA_", "_HANDLER", "LAMBDA_")
 def worker_environment(stack_name: str) -> dict[str, str]:
     """The process environment for a worker consuming the stack's queue on LocalStack."""
     outputs = stack.outputs(stack_name)
-    function = stack.client("lambda").get_function_configuration(
+    function = aws.client("lambda").get_function_configuration(
         FunctionName=outputs["WorkerFunctionName"]
     )
     function_env: dict[str, str] = function.get("Environment", {}).get("Variables", {})

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sheetflow_localstack.executor.bootstrap import (
+    HOT_RELOAD_VARIABLE,
     INIT_LOG_ID,
     LOG_END_MARKER,
     read_frame,
@@ -124,15 +125,27 @@ class EnvironmentProcess:
         self.init_ms = init_ms
         self.init_logs = ""
         self.invocations = 0
+        self.reloadable = False
+        self.init_failed = False
         threading.Thread(
             target=self._pump_results, args=(results,), name="lambda-result-reader", daemon=True
         ).start()
 
     @classmethod
     def spawn(
-        cls, interpreter: Path, code_dir: Path, environment: dict[str, str], startup_timeout: float
+        cls,
+        interpreter: Path,
+        code_dir: Path,
+        environment: dict[str, str],
+        startup_timeout: float,
+        *,
+        reloadable: bool = False,
     ) -> EnvironmentProcess:
-        """Starts the runtime and blocks until the handler is imported (or fails to import)."""
+        """Starts the runtime and blocks until the handler is imported (or fails to import).
+
+        A `reloadable` runtime is a fork server (see bootstrap.py): `reload()` re-imports the
+        function's code in a fresh child without restarting the interpreter.
+        """
         command_read, command_write = os.pipe()
         result_read, result_write = os.pipe()
         log_read, log_write = os.pipe()
@@ -141,6 +154,8 @@ class EnvironmentProcess:
             "LOCAL_LAMBDA_CMD_FD": str(command_read),
             "LOCAL_LAMBDA_RES_FD": str(result_write),
         }
+        if reloadable:
+            environment[HOT_RELOAD_VARIABLE] = "1"
         try:
             process = subprocess.Popen(
                 [str(interpreter), "-u", str(BOOTSTRAP_SCRIPT)],
@@ -162,15 +177,26 @@ class EnvironmentProcess:
             os.fdopen(result_read, "rb"),
             LogCollector(os.fdopen(log_read, "rb")),
         )
+        environment_process.reloadable = reloadable
         environment_process._await_ready(startup_timeout)
         return environment_process
+
+    def reload(self, timeout: float) -> None:
+        """A fresh import of the function's code in a reloadable runtime; blocks until ready.
+
+        On an import error the runtime stays up, waiting for the next reload (the fix).
+        """
+        self.init_failed = True
+        self.invocations = 0  # the next invocation reports the new initialisation
+        os.kill(self._process.pid, signal.SIGUSR1)
+        self._await_ready(timeout, kill_on_error=False)
 
     def _pump_results(self, results: IO[bytes]) -> None:
         while (frame := read_frame(results)) is not None:
             self._results.put(frame)
         self._results.put(None)
 
-    def _await_ready(self, timeout: float) -> None:
+    def _await_ready(self, timeout: float, *, kill_on_error: bool = True) -> None:
         try:
             frame = self._results.get(timeout=timeout)
         except queue.Empty:
@@ -185,6 +211,7 @@ class EnvironmentProcess:
         if frame is not None and frame["type"] == "ready":
             self.init_ms = float(frame["init_ms"])
             self.init_logs = self.logs.logs_of(INIT_LOG_ID)
+            self.init_failed = False
             return
         self.init_logs = self.logs.logs_of(INIT_LOG_ID, timeout=0.5)
         if frame is None:
@@ -194,7 +221,8 @@ class EnvironmentProcess:
             }
         else:
             error = frame["error"]
-        self.kill()
+        if kill_on_error or frame is None:
+            self.kill()
         raise EnvironmentStartError(error["errorMessage"], error)
 
     def invoke(self, command: dict[str, Any], timeout: float) -> InvocationOutput:

@@ -30,6 +30,7 @@ from localstack.services.lambda_.invocation.runtime_executor import (
     RuntimeExecutor,
 )
 
+from sheetflow_localstack.executor.code_watch import CodeWatch
 from sheetflow_localstack.executor.environment_process import (
     BOOTSTRAP_SCRIPT,
     EnvironmentExitedError,
@@ -39,6 +40,7 @@ from sheetflow_localstack.executor.environment_process import (
     InvocationTimeoutError,
     to_json_bytes,
 )
+from sheetflow_localstack.payload_limits import response_too_large_error
 
 LOG = logging.getLogger(__name__)
 
@@ -65,8 +67,6 @@ def unsupported_reason(function_version: FunctionVersion) -> str | None:
             f"runtime {runtime} is not available locally; "
             f"the local executor runs {', '.join(SUPPORTED_RUNTIMES)}"
         )
-    if function_config.layers:
-        return "layers are not supported by the local executor; package dependencies with the code"
     if not interpreter_for(runtime).exists():
         return (
             f"no interpreter for {runtime} at {interpreter_for(runtime)}; "
@@ -85,6 +85,10 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         # after a timeout from racing a stop.
         self._lock = threading.Lock()
         self._stopped = False
+        self._code_watch = CodeWatch(
+            [self._code_dir()] if function_version.config.code.is_hot_reloading() else [],
+            [path for path, hot in self._layer_dirs() if hot],
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -94,6 +98,8 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         if reason:
             raise LambdaRuntimeException(reason)
         function_version.config.code.prepare_for_execution()
+        for layer in function_version.config.layers:
+            layer.code.prepare_for_execution()
 
     @classmethod
     def cleanup_version(cls, function_version: FunctionVersion) -> None:
@@ -129,15 +135,34 @@ class LocalRuntimeExecutor(RuntimeExecutor):
 
     def _spawn(self) -> EnvironmentProcess:
         self._scratch_dir.mkdir(parents=True, exist_ok=True)
+        # Before the runtime imports anything: a save during its start shows at the next invoke.
+        self._code_watch.mark()
         return EnvironmentProcess.spawn(
             interpreter=interpreter_for(str(self.function_version.config.runtime)),
             code_dir=self._code_dir(),
             environment=self._environment,
             startup_timeout=float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT),
+            reloadable=self.function_version.config.code.is_hot_reloading(),
         )
 
     def _code_dir(self) -> Path:
         return Path(self.function_version.config.code.get_unzipped_code_location())
+
+    def _layer_dirs(self) -> list[tuple[Path, bool]]:
+        """Each layer's folder (AWS's /opt) in the function's order, and whether it hot-reloads."""
+        return [
+            (Path(layer.code.get_unzipped_code_location()), layer.code.is_hot_reloading())
+            for layer in self.function_version.config.layers
+        ]
+
+    def _layer_python_path(self) -> str:
+        """AWS's /opt/python and its site-packages, per layer; a later layer wins, as in /opt."""
+        runtime = str(self.function_version.config.runtime)
+        entries: list[str] = []
+        for folder, _ in reversed(self._layer_dirs()):
+            entries += [str(folder / "python" / "lib" / runtime / "site-packages")]
+            entries += [str(folder / "python")]
+        return os.pathsep.join(entries)
 
     def _process_environment(self, env_vars: dict[str, Any]) -> dict[str, str]:
         """AWS's variables from LocalStack, adjusted to where things are on this host."""
@@ -154,6 +179,9 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                 "TMPDIR": str(self._scratch_dir),
             }
         )
+        if layers_path := self._layer_python_path():
+            # After the code folder (sys.path[0]), before the runtime's boto3, as in AWS.
+            environment["PYTHONPATH"] = layers_path
         # The function's own variables win, as LocalStack applied them last.
         environment.update(
             {k: str(v) for k, v in (self.function_version.config.environment or {}).items()}
@@ -226,11 +254,19 @@ class LocalRuntimeExecutor(RuntimeExecutor):
         # The first invocation of a runtime reports its initialisation, as a cold start in AWS does.
         init_logs = process.init_logs if output.first else ""
         init_ms = process.init_ms if output.first else None
+        response = output.payload.encode()
+        body = output.logs
+        is_error = not output.ok
+        if too_large := response_too_large_error(len(response)):
+            # AWS's runtime API refuses the result; the caller gets this error instead.
+            response = json.dumps(too_large).encode()
+            is_error = True
+            body = _with_line(body, f"{too_large['errorType']}: {too_large['errorMessage']}")
         return InvocationResult(
             request_id=request_id,
-            payload=output.payload.encode(),
-            is_error=not output.ok,
-            logs=init_logs + self._framed(request_id, output.logs, output, init_ms=init_ms),
+            payload=response,
+            is_error=is_error,
+            logs=init_logs + self._framed(request_id, body, output, init_ms=init_ms),
         )
 
     def _running_process(self) -> EnvironmentProcess:
@@ -239,6 +275,18 @@ class LocalRuntimeExecutor(RuntimeExecutor):
                 "environment stopped",
                 {"errorType": "Runtime.Stopped", "errorMessage": "The environment was stopped"},
             )
+        process = self._process
+        if process is not None and process.is_alive() and self._code_watch:
+            # Hot-reloaded code changed: this invocation is a cold start on the new code.
+            layers_changed = self._code_watch.layers_changed()
+            code_changed = self._code_watch.code_changed()
+            if layers_changed or (code_changed and not process.reloadable):
+                # A new interpreter: the packages a fork server preloaded were replaced.
+                process.stop()
+                self._process = None
+            elif code_changed or process.init_failed:
+                self._code_watch.mark()
+                process.reload(float(config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT))
         if self._process is None or not self._process.is_alive():
             self._process = self._spawn()
         return self._process
@@ -286,6 +334,12 @@ class LocalRuntimeExecutor(RuntimeExecutor):
 
     def get_logs(self) -> str:
         return self._process.logs.history() if self._process else ""
+
+
+def _with_line(text: str, line: str) -> str:
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return f"{text}{line}\n"
 
 
 def _timestamp() -> str:

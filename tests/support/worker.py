@@ -1,5 +1,6 @@
-"""What the worker tests drive: resources of their own on LocalStack, task submission through the
-upload use case, and the worker as a real subprocess whose JSON log is read back."""
+"""What the standalone worker tests (and its benchmark) drive: resources of their own on
+LocalStack, task submission through the upload use case, and the worker as a real subprocess whose
+JSON log is read back."""
 
 from __future__ import annotations
 
@@ -9,41 +10,28 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import openpyxl
-import yaml  # type: ignore[import-untyped]
 
 from sheetflow.config import ApiConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.task import Task
 from sheetflow.usecases.uploads import accept_upload
-from tests.conftest import AwsClientFactory
+from stackctl.template_file import load_template
+from tests.support.aws import AwsClientFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 # The table's layout comes from the template itself, so tests and stack cannot drift apart.
 _TABLE_PROPERTIES = ("BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
 
 
-def _any_tag(loader: Any, _suffix: str, node: Any) -> object:
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node)
-    return loader.construct_mapping(node)
-
-
-# Reads template.yaml; CloudFormation's short-form tags (!Ref, !Sub, …) are kept as plain values.
-_TemplateLoader: Any = type("TemplateLoader", (yaml.SafeLoader,), {})
-_TemplateLoader.add_multi_constructor("!", _any_tag)
-
-
 def template_table_properties() -> dict[str, Any]:
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_TemplateLoader)
-    properties = template["Resources"]["TasksTable"]["Properties"]
+    properties = load_template()["Resources"]["TasksTable"]["Properties"]
     return {name: properties[name] for name in _TABLE_PROPERTIES}
 
 
@@ -113,6 +101,12 @@ def workbook_bytes(path: Path, rows: int) -> bytes:
     return path.read_bytes()
 
 
+# The fields that identify the worker's log lines the tests wait for.
+OUTCOME_FIELDS = ("outcome", "task_id", "receive_count")
+STARTED_FIELDS = ("queue_url", "concurrency")  # the supervisor, once every consumer is started
+STOPPING_FIELDS = ("grace_seconds",)  # the first stop signal: finishing the messages in hand
+
+
 class WorkerProcess:
     """`python -m sheetflow.worker` (or `command`) with its own environment; stdout and stderr go
     to files."""
@@ -165,16 +159,28 @@ class WorkerProcess:
                 records.append(record)
         return records
 
+    # Log lines are recognised by their JSON fields, never by their wording.
+
+    def records_with(self, *fields: str) -> list[dict[str, Any]]:
+        return [record for record in self.log() if all(field in record for field in fields)]
+
     def outcomes(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The worker's one line per message handled (SUCCEEDED, FAILED, SKIPPED, ...)."""
         return [
             record
-            for record in self.log()
-            if record.get("message") == "Message processed"
-            and (kind is None or record.get("outcome") == kind)
+            for record in self.records_with(*OUTCOME_FIELDS)
+            if kind is None or record["outcome"] == kind
         ]
 
-    def logged(self, message: str) -> bool:
-        return any(record.get("message") == message for record in self.log())
+    def started(self) -> bool:
+        return bool(self.records_with(*STARTED_FIELDS))
+
+    def stopping(self) -> bool:
+        return bool(self.records_with(*STOPPING_FIELDS))
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()
+
+
+# The `start_worker` fixture: environment overrides and arguments in, a running worker out.
+StartWorker = Callable[..., WorkerProcess]

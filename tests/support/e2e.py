@@ -1,0 +1,159 @@
+"""Driving the deployed stack in the end-to-end tests: its API over HTTP, its functions'
+settings, a watcher of a task's attempts, and the queue's depth."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from sheetflow.logic.task import FINISHED_STATUSES
+from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from tests.support.waiting import wait_until
+
+E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
+
+
+@dataclass
+class Api:
+    """HTTP calls to the deployed REST API, through LocalStack's offline invoke path."""
+
+    base_url: str
+
+    def upload(
+        self, data: bytes, filename: str = "book.xlsx", content_type: str = XLSX_MEDIA_TYPE
+    ) -> requests.Response:
+        return requests.post(
+            f"{self.base_url}/uploads",
+            params={"filename": filename},
+            data=data,
+            headers={"Content-Type": content_type},
+            timeout=30,
+        )
+
+    def presign(self, filename: str) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.base_url}/uploads/presign", json={"filename": filename}, timeout=30
+        )
+        assert response.status_code == 201, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        response = requests.get(f"{self.base_url}/tasks/{task_id}", timeout=30)
+        if response.status_code == 404:
+            return None
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+    def health(self) -> requests.Response:
+        return requests.get(f"{self.base_url}/health", timeout=30)
+
+    def wait_finished(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
+        def finished() -> dict[str, Any] | None:
+            # A task put straight into the bucket does not exist until the worker creates it.
+            task = self.task(task_id)
+            return task if task and task["status"] in FINISHED_STATUSES else None
+
+        return wait_until(finished, timeout=timeout, what=f"task {task_id} to finish")
+
+    def wait_finished_as(self, task_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+        """Until the task is in `status` (a task redriven after FAILED passes through others)."""
+
+        def reached() -> dict[str, Any] | None:
+            task = self.task(task_id)
+            return task if task and task["status"] == status else None
+
+        return wait_until(reached, timeout=timeout, what=f"task {task_id} to be {status}")
+
+
+class FunctionSettings:
+    """Changes a deployed function's environment for one test, then puts it back.
+
+    Faults are injected the way an operator would misconfigure a function, never through a
+    test-only branch in the code.
+    """
+
+    def __init__(self, lambda_client: Any) -> None:
+        self._lambda = lambda_client
+
+    def _wait_updated(self, name: str) -> None:
+        wait_until(
+            lambda: (
+                self._lambda.get_function_configuration(FunctionName=name)["LastUpdateStatus"]
+                == "Successful"
+            ),
+            timeout=30,
+            what=f"the configuration update of {name}",
+        )
+
+    @contextmanager
+    def overridden(self, name: str, changes: dict[str, str]) -> Iterator[None]:
+        original = self._lambda.get_function_configuration(FunctionName=name)["Environment"][
+            "Variables"
+        ]
+        self._lambda.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {**original, **changes}}
+        )
+        self._wait_updated(name)
+        try:
+            yield
+        finally:
+            self._lambda.update_function_configuration(
+                FunctionName=name, Environment={"Variables": original}
+            )
+            self._wait_updated(name)
+
+
+class AttemptWatcher:
+    """Polls a task in the background and notes when each attempt number was first seen."""
+
+    def __init__(self, api: Api, task_id: str) -> None:
+        self.api, self.task_id = api, task_id
+        self.first_seen: dict[int, float] = {}
+        self.latest: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            task = self.api.task(self.task_id)
+            if task:
+                self.latest = task
+                self.first_seen.setdefault(int(task["attempts"]), time.monotonic())
+            time.sleep(0.05)
+
+    def __enter__(self) -> AttemptWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wait_for(self, what: str, condition: Any, timeout: float) -> dict[str, Any]:
+        return wait_until(
+            lambda: self.latest if self.latest and condition(self.latest) else None,
+            timeout=timeout,
+            what=what,
+        )
+
+
+def wait_queue_drained(sqs: Any, queue_url: str, timeout: float = 30) -> None:
+    """Until the queue holds no message, visible or in flight."""
+
+    def drained() -> bool:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return all(value == "0" for value in attributes.values())
+
+    wait_until(drained, timeout=timeout, what="the queue to drain")
