@@ -330,7 +330,7 @@ def test_a_worker_that_cannot_import_fires_alarms_and_loses_no_task(
             # Then the errors alarm fires
             wait_alarm(aws, errors_alarm, "ALARM", timeout=150)
             # And the task is not stuck: its retries run out and it is FAILED with a reason
-            failed = api.wait_finished(task_id, timeout=120)
+            failed = api.wait_finished(task_id, timeout=240)
             assert failed["status"] == "FAILED"
             assert failed["error"]["code"] == "RETRIES_EXHAUSTED"
             assert "attempts" in failed["error"]["message"]
