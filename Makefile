@@ -6,6 +6,7 @@ SHELL := /bin/bash
 VENV      := .local/venvs/dev/bin
 PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
+SECURITY  := .local/venvs/security/bin
 
 .PHONY: help install up down status deploy dev demo test test-unit lint docs bench bench-worker bench-reader bench-large worker clean
 
@@ -36,7 +37,7 @@ demo: deploy ## the whole flow: sample uploads through the API and S3, results p
 worker: install ## run the standalone worker against the deployed stack's queue
 	@$(CLI) worker
 
-lint: install ## ruff, mypy, import contracts (lint-imports), cfn-lint, sam validate --lint
+lint: install ## ruff, mypy, import contracts, cfn-lint, sam validate --lint, checkov, bandit
 	@$(VENV)/ruff check .
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
@@ -44,6 +45,9 @@ lint: install ## ruff, mypy, import contracts (lint-imports), cfn-lint, sam vali
 	@$(VENV)/cfn-lint template.yaml
 	@AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 .local/venvs/sam/bin/sam validate --lint \
 		--template template.yaml
+	@$(SECURITY)/checkov --quiet --compact --skip-download --framework cloudformation \
+		--file template.yaml
+	@$(SECURITY)/bandit --quiet --recursive functions infra
 
 test: lint ## everything: lint, unit tests (moto), LocalStack integration and end-to-end tests
 	@$(VENV)/pytest

@@ -6,6 +6,7 @@
 #   dev        the project itself (editable) with test and lint tools
 #   localstack LocalStack's host runtime, pinned, plus the project's LocalStack extension
 #   sam        AWS SAM CLI and samlocal
+#   security   checkov and bandit for `make lint` (their pins clash with dev's)
 #   rt-python3.13, rt-python3.12   what the Lambda runtime provides to functions (boto3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,13 @@ if ! up_to_date sam "${sam_inputs[@]}"; then
   echo "==> installing AWS SAM CLI (.local/venvs/sam)"
   install_venv sam "$python313" -r infra/sam-requirements.txt
   mark_done sam "${sam_inputs[@]}"
+fi
+
+security_inputs=(infra/security-requirements.txt)
+if ! up_to_date security "${security_inputs[@]}"; then
+  echo "==> installing checkov and bandit (.local/venvs/security)"
+  install_venv security "$python313" -r infra/security-requirements.txt
+  mark_done security "${security_inputs[@]}"
 fi
 
 rt_inputs=(infra/lambda-runtime-requirements.txt)

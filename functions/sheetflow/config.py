@@ -36,6 +36,9 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+MAX_PRESIGN_SECONDS = 900
+
+
 def integer_setting(
     env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
 ) -> int:
@@ -107,9 +110,12 @@ class ApiConfig(StackConfig):
                 minimum=1,
                 maximum=MAX_API_UPLOAD_BYTES,
             ),
-            presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
+            # Presigned URLs (upload and result) live at most 15 minutes.
+            presign_expiry_seconds=integer_setting(
+                env, "PRESIGN_EXPIRY_SECONDS", MAX_PRESIGN_SECONDS, 1, MAX_PRESIGN_SECONDS
+            ),
             result_url_expiry_seconds=integer_setting(
-                env, "RESULT_URL_EXPIRY_SECONDS", 3600, minimum=1
+                env, "RESULT_URL_EXPIRY_SECONDS", MAX_PRESIGN_SECONDS, 1, MAX_PRESIGN_SECONDS
             ),
         )
 

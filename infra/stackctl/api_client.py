@@ -49,9 +49,12 @@ def http_request(
     timeout: float = REQUEST_TIMEOUT_SECONDS,
 ) -> ApiResponse:
     """One HTTP exchange; HTTP error statuses come back as responses, not exceptions."""
+    if not url.startswith(("http://", "https://")):
+        raise UserFacingError(f"{url!r} is not an http(s) URL.", "Check the stack's ApiUrl output.")
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        # bandit B310: the scheme is checked above, so no file:// or custom scheme is opened.
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
             return ApiResponse(response.status, response.read(), dict(response.headers.items()))
     except urllib.error.HTTPError as error:
         return ApiResponse(error.code, error.read(), dict(error.headers.items()))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
+
+# bandit B404: runs the project's own uv to install a runtime's dependencies
+import subprocess  # nosec B404
 from pathlib import Path
 
 from stackctl import paths
@@ -51,7 +53,8 @@ def install(runtime: str) -> bool:
     folder = layer_folder(runtime)
     staging = folder.with_name(f"{runtime}.installing")
     shutil.rmtree(staging, ignore_errors=True)
-    result = subprocess.run(
+    # bandit B603: the venv's uv with fixed arguments, no shell
+    result = subprocess.run(  # nosec B603
         [
             str(uv),
             "pip",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import random
+import struct
 import zipfile
 from typing import Any
 
@@ -26,7 +27,8 @@ def order_rows(count: int, seed: int = 7, errors_every: int = 0) -> list[list[An
 
     With `errors_every` > 0, every n-th row carries an Excel error value in `unit_price`.
     """
-    rng = random.Random(seed)
+    # bandit B311: reproducible sample data, not security
+    rng = random.Random(seed)  # nosec B311
     start = dt.datetime(2026, 1, 1)
     rows: list[list[Any]] = []
     for index in range(1, count + 1):
@@ -96,6 +98,69 @@ def _zip_of(parts: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+_END_OF_CHAIN = 0xFFFFFFFE
+_FREE_SECTOR = 0xFFFFFFFF
+_FAT_SECTOR = 0xFFFFFFFD
+_SECTOR = 512
+
+
+def compound_file(streams: dict[str, bytes]) -> bytes:
+    """A minimal OLE2 compound file (version 3, 512-byte sectors) holding the named streams.
+
+    Enough structure for a reader of the directory: one FAT sector, one directory sector (up to
+    three streams besides the root), each stream padded to at least the 4096-byte mini-stream
+    cutoff so it lives in regular sectors.
+    """
+    if len(streams) > 3:
+        raise ValueError("at most three streams fit this minimal layout")
+    chains: list[tuple[str, int, int]] = []  # name, first sector, size
+    next_sector = 2  # 0: FAT, 1: directory
+    fat = [_FAT_SECTOR, _END_OF_CHAIN]
+    data = b""
+    for name, content in streams.items():
+        padded = content.ljust(max(len(content), 4096), b"\0")
+        padded = padded.ljust(-(-len(padded) // _SECTOR) * _SECTOR, b"\0")
+        count = len(padded) // _SECTOR
+        chains.append((name, next_sector, len(content)))
+        fat.extend([*range(next_sector + 1, next_sector + count), _END_OF_CHAIN])
+        next_sector += count
+        data += padded
+    if len(fat) > _SECTOR // 4:
+        raise ValueError("the streams do not fit one FAT sector")
+    header = bytearray(_SECTOR)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<IIII", header, 0x2C, 1, 1, 0, 4096)
+    struct.pack_into("<IIII", header, 0x3C, _END_OF_CHAIN, 0, _END_OF_CHAIN, 0)
+    struct.pack_into("<109I", header, 0x4C, 0, *([_FREE_SECTOR] * 108))
+    fat_sector = struct.pack(f"<{_SECTOR // 4}I", *fat, *([_FREE_SECTOR] * (128 - len(fat))))
+    entries = [_directory_entry("Root Entry", 5, _END_OF_CHAIN, 0, child=1 if chains else None)]
+    for index, (name, first, size) in enumerate(chains, start=1):
+        sibling = index + 1 if index < len(chains) else None
+        entries.append(_directory_entry(name, 2, first, size, sibling=sibling))
+    directory = b"".join(entries).ljust(_SECTOR, b"\0")
+    return bytes(header) + fat_sector + directory + data
+
+
+def _directory_entry(
+    name: str,
+    kind: int,
+    first: int,
+    size: int,
+    *,
+    child: int | None = None,
+    sibling: int | None = None,
+) -> bytes:
+    entry = bytearray(128)
+    encoded = name.encode("utf-16-le") + b"\0\0"
+    entry[: len(encoded)] = encoded
+    struct.pack_into("<HBB", entry, 0x40, len(encoded), kind, 1)
+    none = _FREE_SECTOR
+    struct.pack_into("<III", entry, 0x44, none, sibling if sibling else none, child or none)
+    struct.pack_into("<IQ", entry, 0x74, first, size)
+    return bytes(entry)
+
+
 def broken_file(kind: str) -> bytes:
     """A file the worker must refuse; `kind` is one of BROKEN_KINDS."""
     good = orders_workbook(3)
@@ -104,8 +169,16 @@ def broken_file(kind: str) -> bytes:
     if kind == "csv":
         return b"order,customer,quantity\nORD-1,Avery,3\n"
     if kind == "encrypted":
-        # Password-protected workbooks are OLE2 compound files, not zips.
-        return b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+        # Password-protected workbooks are OLE2 compound files wrapping the encrypted package
+        # (here: random bytes standing in for the ciphertext).
+        # bandit B311: sample bytes
+        ciphertext = random.Random(11).randbytes(len(good))  # nosec B311
+        return compound_file(
+            {"EncryptionInfo": b"\x04\x00\x04\x00\x40\x00\x00\x00", "EncryptedPackage": ciphertext}
+        )
+    if kind == "legacy_xls":
+        # Excel 97-2003 keeps its BIFF records in a stream named Workbook (a BOF record first).
+        return compound_file({"Workbook": b"\x09\x08\x10\x00\x00\x06\x05\x00"})
     if kind == "truncated":
         return good[: len(good) // 2]
     if kind == "zip_bomb":
@@ -127,6 +200,7 @@ BROKEN_KINDS: dict[str, ErrorCode] = {
     "empty": ErrorCode.EMPTY_FILE,
     "csv": ErrorCode.NOT_XLSX,
     "encrypted": ErrorCode.ENCRYPTED,
+    "legacy_xls": ErrorCode.LEGACY_XLS,
     "truncated": ErrorCode.CORRUPT,
     "zip_bomb": ErrorCode.ZIP_BOMB,
     "entity_expansion": ErrorCode.XML_ATTACK,

@@ -22,7 +22,7 @@ class TimeBudget:
     # Sheet XML the parser reads per second, statistics included. openpyxl measured 3.7 MB/s on
     # one core of the reference machine (benchmarks/large_workbooks.py); a 1024 MB Lambda has
     # about 0.6 of a vCPU, so the default leaves room. Raise it with a faster reader.
-    xml_bytes_per_second: int = 10 * MB
+    xml_bytes_per_second: int = 6 * MB
     # Kept back for storing the result and recording the task.
     margin_seconds: int = 10
 

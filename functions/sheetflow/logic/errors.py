@@ -15,8 +15,13 @@ class ErrorCode(StrEnum):
     NOT_XLSX = "NOT_XLSX"
     CORRUPT = "CORRUPT"
     ENCRYPTED = "ENCRYPTED"
+    LEGACY_XLS = "LEGACY_XLS"
+    XLSB = "XLSB"
+    STRICT_OOXML = "STRICT_OOXML"
+    MISSING_PART = "MISSING_PART"
     ZIP_BOMB = "ZIP_BOMB"
     TOO_MANY_ENTRIES = "TOO_MANY_ENTRIES"
+    TOO_MANY_CELLS = "TOO_MANY_CELLS"
     XML_ATTACK = "XML_ATTACK"
     SOURCE_MISSING = "SOURCE_MISSING"
     # The parse would not end before the worker's timeout (estimated before it starts).

@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from sheetflow.logic.filenames import display_filename
 from sheetflow.logic.task import (
+    API_UPLOAD_PREFIX,
+    UPLOAD_PREFIX,
     Task,
     TaskStatus,
-    filename_from_key,
     is_valid_task_id,
     new_task,
     task_id_for_object,
@@ -41,7 +43,9 @@ class ObjectJob:
 
     @property
     def filename(self) -> str:
-        return filename_from_key(self.key)
+        """The display name of a key that anyone with write access to the bucket chose: no
+        directories, no control characters, length-limited."""
+        return display_filename(self.key)
 
     def new_task(self, status: TaskStatus, now: datetime, retention_hours: int) -> Task:
         """The task record of an object that arrived without one."""
@@ -84,7 +88,26 @@ def _job_from_task_message(document: dict[str, Any]) -> ObjectJob:
         raise MessageFormatError("task message needs string task_id, bucket and key")
     if not is_valid_task_id(task_id):
         raise MessageFormatError(f"task message has a malformed task_id {task_id!r}")
+    if not key_in_task_prefix(key, task_id):
+        raise MessageFormatError(
+            f"task message key {key[:200]!r} is not an object of task {task_id} "
+            f"({API_UPLOAD_PREFIX}{task_id}/<name> or {UPLOAD_PREFIX}{task_id}/<name>)"
+        )
     return ObjectJob(task_id=task_id, bucket=bucket, key=key)
+
+
+def key_in_task_prefix(key: str, task_id: str) -> bool:
+    """Whether `key` is one object directly under the task's own prefix.
+
+    The API only ever queues such keys; a task message naming anything else (another task's
+    object, a `..` segment, a nested path) did not come from it and is not acted on.
+    """
+    for prefix in (API_UPLOAD_PREFIX, UPLOAD_PREFIX):
+        own = f"{prefix}{task_id}/"
+        if key.startswith(own):
+            name = key[len(own) :]
+            return bool(name) and "/" not in name and name not in {".", ".."}
+    return False
 
 
 def _jobs_from_notification(records: Any) -> list[ObjectJob]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ from functools import reduce
 from operator import add
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError  # the stdlib class, re-exported
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.stylesheet import apply_stylesheet
 from openpyxl.utils import get_column_letter
@@ -159,7 +160,8 @@ class SheetStats:
                 stats.counts["number"] += count
                 stats.add_numbers(column)
             else:
-                assert self.context is not None  # runs come only from the streaming reader
+                if self.context is None:  # runs come only from the streaming reader
+                    raise ValueError("a run of cells arrived without the reader's context")
                 stats.counts[fast_kind(slot, self.context)] += count
 
     def _column(self, column_number: int, kind: str, value: Any) -> None:
@@ -331,6 +333,11 @@ def _unreadable_as_permanent(what: str) -> Iterator[None]:
         OverflowError,
         ParseError,
         OSError,
+        # Damage deeper in a part than validation reads: garbled deflate data, a cut stream, a
+        # compression method zipfile does not implement.
+        zlib.error,
+        EOFError,
+        NotImplementedError,
     ) as exc:
         raise PermanentError(ErrorCode.CORRUPT, f"{what}: {type(exc).__name__}: {exc}.") from exc
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError
+from sheetflow.logic.filenames import stored_filename
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 OCTET_STREAM = "application/octet-stream"
 ACCEPTED_MEDIA_TYPES = frozenset({XLSX_MEDIA_TYPE, OCTET_STREAM})
-DEFAULT_FILENAME = "upload.xlsx"
-MAX_FILENAME_LENGTH = 120
-_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._ -]+")
 
 # POST /uploads carries the workbook inside the Lambda event. AWS caps a synchronous invocation's
 # request payload at 6 MB (6,291,456 bytes), API Gateway base64-encodes a binary body (4 bytes
@@ -78,11 +75,6 @@ def _too_large(max_bytes: int) -> RequestRejectedError:
 
 
 def safe_filename(requested: str | None) -> str:
-    """A file name safe to use in an S3 key, always ending in .xlsx (the notification filter)."""
-    name = (requested or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = _UNSAFE_CHARACTERS.sub("_", name).strip(" .")
-    if not name:
-        return DEFAULT_FILENAME
-    stem = name[:-5] if name.lower().endswith(".xlsx") else name
-    stem = stem[: MAX_FILENAME_LENGTH - 5].rstrip(" .") or "upload"
-    return f"{stem}.xlsx"
+    """A file name safe to use in an S3 key, always ending in .xlsx (the notification filter):
+    see `sheetflow.logic.filenames.stored_filename`."""
+    return stored_filename(requested)

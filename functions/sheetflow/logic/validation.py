@@ -1,28 +1,34 @@
 """Checks a downloaded file before any parser touches it.
 
-Order matters: cheap signature checks first, then the zip directory (sizes, ratios, entry count,
-encryption flags), then the XML parts for DTD/entity declarations. Only a file that passes all of
-them is handed to openpyxl, which additionally parses through defusedxml.
+Order matters: cheap signature checks first (an OLE2 container is named for what it holds), then
+the zip directory (sizes, ratios, entry count, encryption flags), then the package structure
+(workbook and sheet parts found through the package's relationships, see `package`), then the
+prolog of every XML part openpyxl will parse, for DTD/entity declarations, and the worksheets'
+cell positions (see `cell_span`). Only a file that passes all of them is handed to openpyxl,
+which additionally parses through defusedxml.
+
+Nothing here refuses a package openpyxl reads faithfully: the limits are resource limits, and
+the structural codes name what openpyxl would fail on or silently get wrong.
 """
 
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sheetflow.logic import compound_file
+from sheetflow.logic.cell_span import CellSpan
+from sheetflow.logic.compound_file import OLE2_SIGNATURE, CompoundKind
 from sheetflow.logic.errors import ErrorCode, PermanentError
+from sheetflow.logic.package import CONTENT_TYPES_PART, WorkbookParts, locate_workbook
 
 ZIP_SIGNATURE = b"PK\x03\x04"
 EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
-# Compound File Binary (OLE2): encrypted OOXML workbooks are stored in this container, and so
-# are legacy .xls files.
-OLE2_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-CONTENT_TYPES_PART = "[Content_Types].xml"
-WORKBOOK_PART = "xl/workbook.xml"
-VBA_PART = "xl/vbaProject.bin"
+VBA_PART_SUFFIX = "vbaproject.bin"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-_CELL_PARTS = ("xl/worksheets/", "xl/sharedStrings")
+_SCAN_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,11 @@ class ValidationLimits:
     # Small parts compress well by nature; the ratio check applies above this size.
     ratio_check_min_bytes: int = 1024 * 1024
     max_entries: int = 10_000
+    # Cell and row visits a row-by-row reader may make (cell_span): the larger of a fixed
+    # budget (seconds of parsing) and a multiple of the cells really present, so dense sheets of
+    # any size pass and only cells absurdly far apart are refused.
+    max_cell_visits: int = 20_000_000
+    cell_visit_ratio: int = 8
 
 
 @dataclass(frozen=True)
@@ -59,12 +70,8 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
     check_size(path.stat().st_size, limits)
     with path.open("rb") as stream:
         head = stream.read(8)
-    if head.startswith(OLE2_SIGNATURE):
-        raise PermanentError(
-            ErrorCode.ENCRYPTED,
-            "The file is an OLE2 compound document: a password-protected workbook (or a legacy "
-            ".xls). Remove the password or save it as .xlsx, then upload again.",
-        )
+        if head.startswith(OLE2_SIGNATURE):
+            raise _compound_file_error(compound_file.classify(stream, path.stat().st_size))
     if head.startswith(EMPTY_ZIP_SIGNATURE):
         raise PermanentError(ErrorCode.NOT_XLSX, "The file is an empty zip archive.")
     if not head.startswith(ZIP_SIGNATURE):
@@ -76,12 +83,64 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
     try:
         with zipfile.ZipFile(path) as archive:
             facts = _check_directory(archive, limits)
-            _check_xml_parts(archive)
-    except zipfile.BadZipFile as exc:
+            parts = locate_workbook(archive, max_sheets=limits.max_entries)
+            _check_xml_parts(archive, parts)
+            _check_cell_span(archive, parts, limits)
+            facts = replace(facts, cell_xml_bytes=_cell_xml_bytes(archive, parts))
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise PermanentError(
-            ErrorCode.CORRUPT, f"The workbook's zip structure is damaged or truncated: {exc}."
+            ErrorCode.CORRUPT,
+            f"The workbook's zip structure is damaged or truncated: {exc}. Save the file "
+            "again and upload the new copy.",
+        ) from exc
+    except NotImplementedError as exc:
+        # zipfile's answer to compression methods it cannot read (Deflate64, LZMA variants...).
+        raise PermanentError(
+            ErrorCode.CORRUPT,
+            f"The workbook uses a zip feature that cannot be read: {exc}. Save it from Excel "
+            "or LibreOffice as .xlsx and upload again.",
         ) from exc
     return facts
+
+
+_COMPOUND_FILE_ERRORS = {
+    CompoundKind.ENCRYPTED_OOXML: (
+        ErrorCode.ENCRYPTED,
+        "The workbook is password-protected (encrypted). Remove the password in Excel "
+        "(File > Info > Protect Workbook > Encrypt with Password, clear it), save, and upload "
+        "again.",
+    ),
+    CompoundKind.LEGACY_XLS: (
+        ErrorCode.LEGACY_XLS,
+        "The file is a legacy .xls workbook (Excel 97-2003 binary format), not .xlsx. Open it "
+        "in Excel or LibreOffice and save it as Excel Workbook (.xlsx), then upload again.",
+    ),
+    CompoundKind.LEGACY_DOC: (
+        ErrorCode.NOT_XLSX,
+        "The file is a legacy Word document (.doc), not a workbook: upload an .xlsx file.",
+    ),
+    CompoundKind.LEGACY_PPT: (
+        ErrorCode.NOT_XLSX,
+        "The file is a legacy PowerPoint presentation (.ppt), not a workbook: upload an .xlsx "
+        "file.",
+    ),
+    CompoundKind.UNKNOWN: (
+        ErrorCode.NOT_XLSX,
+        "The file is an OLE2 compound document holding neither a workbook nor an encrypted "
+        "workbook: upload an .xlsx file.",
+    ),
+}
+
+
+def _compound_file_error(kind: CompoundKind | None) -> PermanentError:
+    if kind is None:
+        return PermanentError(
+            ErrorCode.CORRUPT,
+            "The file starts like a legacy Office (OLE2) document but its directory cannot be "
+            "read: it is damaged or truncated. An .xlsx file is expected.",
+        )
+    code, message = _COMPOUND_FILE_ERRORS[kind]
+    return PermanentError(code, message)
 
 
 def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> ArchiveFacts:
@@ -117,32 +176,24 @@ def _check_directory(archive: zipfile.ZipFile, limits: ValidationLimits) -> Arch
             ErrorCode.NOT_XLSX,
             f"The file is a zip archive but not an Office document (no {CONTENT_TYPES_PART}).",
         )
-    if WORKBOOK_PART not in names:
-        raise PermanentError(
-            ErrorCode.NOT_XLSX,
-            f"The file is an Office document but not a workbook (no {WORKBOOK_PART}).",
-        )
     return ArchiveFacts(
         entries=len(entries),
         uncompressed_bytes=total,
-        has_macros=VBA_PART in names,
-        cell_xml_bytes=sum(
-            entry.file_size
-            for entry in entries
-            if entry.filename.startswith(_CELL_PARTS) and entry.filename.endswith(".xml")
-        ),
+        has_macros=any(name.lower().endswith(VBA_PART_SUFFIX) for name in names),
     )
 
 
-def _check_xml_parts(archive: zipfile.ZipFile) -> None:
+def _check_xml_parts(archive: zipfile.ZipFile, parts: WorkbookParts) -> None:
     """Reject DTDs and entity declarations: no workbook needs them, entity attacks do.
 
     XML allows a DTD only in the prolog, before the root element, and entities only inside a
     DTD, so reading each part up to its root element is enough: a 300 MB worksheet is not
-    decompressed twice.
+    decompressed twice for this. Parts openpyxl parses whatever their name (a sheet part
+    called `xl/sheets/one`) are scanned like the `.xml` ones.
     """
+    parsed = set(parts.parsed_parts)
     for entry in archive.infolist():
-        if not entry.filename.lower().endswith(_XML_SUFFIXES):
+        if not (entry.filename.lower().endswith(_XML_SUFFIXES) or entry.filename in parsed):
             continue
         with archive.open(entry) as part:
             head = part.read(PROLOG_SCAN_BYTES)
@@ -159,6 +210,41 @@ def _check_xml_parts(archive: zipfile.ZipFile) -> None:
                 f"The part {entry.filename!r} has more than {PROLOG_SCAN_BYTES} bytes before "
                 "its first element, where only a DTD could hide; workbooks never do this.",
             )
+
+
+def _check_cell_span(
+    archive: zipfile.ZipFile, parts: WorkbookParts, limits: ValidationLimits
+) -> None:
+    """Refuse cells placed absurdly far apart (see `cell_span`).
+
+    This reads every worksheet part to its end, which also verifies its checksum, so a damaged
+    sheet is found here rather than half-way through parsing.
+    """
+    visits = cells = 0
+    for sheet_part in sorted({sheet.part for sheet in parts.sheets}):
+        span = CellSpan()
+        with archive.open(sheet_part) as part:
+            while chunk := part.read(_SCAN_CHUNK):
+                span.feed(chunk)
+        span.finish()
+        visits += span.cost
+        cells += span.cells
+    allowed = max(limits.max_cell_visits, limits.cell_visit_ratio * cells)
+    if visits > allowed:
+        raise PermanentError(
+            ErrorCode.TOO_MANY_CELLS,
+            f"The worksheets hold {cells} cells placed so far apart that reading them row by "
+            f"row means {visits} cell and row visits (limit {allowed}). Delete the stray cells "
+            "far from the data (or the empty rows between), save, and upload again.",
+        )
+
+
+def _cell_xml_bytes(archive: zipfile.ZipFile, parts: WorkbookParts) -> int:
+    """Uncompressed size of the XML the parser reads: the sheets and the shared strings."""
+    read = {sheet.part for sheet in parts.sheets}
+    if parts.shared_strings is not None:
+        read.add(parts.shared_strings)
+    return sum(archive.getinfo(name).file_size for name in read)
 
 
 PROLOG_SCAN_BYTES = 64 * 1024

@@ -12,6 +12,7 @@ from sheetflow.config import ApiConfig
 from sheetflow.dal import queues, storage
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
+from sheetflow.logic.filenames import display_filename
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.multipart import (
     CompletedPart,
@@ -73,7 +74,7 @@ def _upload_task(
         status=status,
         bucket=config.bucket_name,
         key=key_for(task_id, stored_name),
-        filename=(requested_name or stored_name)[:200],
+        filename=display_filename(requested_name) if requested_name else stored_name,
         now=now,
         ttl=task_ttl(config.retention_hours),
         size=size,

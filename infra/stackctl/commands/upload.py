@@ -53,7 +53,8 @@ def cmd_upload(args: argparse.Namespace) -> int:
             f"check later with `sheetflow status {submitted.task_id}`."
         )
         return EXIT_TIMED_OUT
-    assert task is not None  # finished implies it exists
+    if task is None:  # finished implies it exists; this narrows the type
+        raise RuntimeError(f"task {submitted.task_id} finished but could not be read")
     _print_outcome(path.name, task, outputs["BucketName"])
     return 0 if task.get("status") == TaskStatus.SUCCEEDED else EXIT_FAILED
 

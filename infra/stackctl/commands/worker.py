@@ -71,7 +71,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         flush=True,
     )
     command = [sys.executable, "-m", "sheetflow.worker", *worker_arguments(args)]
-    os.execve(sys.executable, command, env)
+    # bandit B606: becomes the standalone worker: this interpreter, fixed module, no shell
+    os.execve(sys.executable, command, env)  # nosec B606
     return 0  # not reached: execve replaces this process
 
 

@@ -8,7 +8,9 @@ import json
 import os
 import queue
 import signal
-import subprocess
+
+# bandit B404: this executor exists to start environment processes
+import subprocess  # nosec B404
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +159,8 @@ class EnvironmentProcess:
         if reloadable:
             environment[HOT_RELOAD_VARIABLE] = "1"
         try:
-            process = subprocess.Popen(
+            # bandit B603: fixed argv: interpreter + bootstrap
+            process = subprocess.Popen(  # nosec B603
                 [str(interpreter), "-u", str(BOOTSTRAP_SCRIPT)],
                 env=environment,
                 cwd=code_dir,
