@@ -369,3 +369,45 @@ class CleanupConfig(StackConfig):
             page_size=integer_setting(env, "CLEANUP_PAGE_SIZE", 50, minimum=1),
             safety_margin_ms=integer_setting(env, "CLEANUP_SAFETY_MARGIN_MS", 10_000),
         )
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"true", "1", "yes"}:
+        return True
+    if raw in {"false", "0", "no"}:
+        return False
+    raise ConfigError(f"environment variable {name} must be true or false, not {raw!r}")
+
+
+@dataclass(frozen=True)
+class PipelineWatchConfig(StackConfig):
+    """What the watchdog, the canary and /health need to judge whether work is being done."""
+
+    queue_url: str
+    # The stack's name: the Pipeline dimension of the metrics alarms watch.
+    pipeline_name: str
+    metrics_namespace: str
+    worker_function_name: str
+    stall_threshold_seconds: int
+    presign_expiry_seconds: int
+    retry_max_seconds: int
+    canary_enabled: bool
+    canary_deadline_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PipelineWatchConfig:
+        return cls(
+            **StackConfig.fields_from_env(env),
+            queue_url=_required(env, "QUEUE_URL"),
+            pipeline_name=_required(env, "PIPELINE_NAME"),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "Sheetflow",
+            worker_function_name=_required(env, "WORKER_FUNCTION_NAME"),
+            stall_threshold_seconds=integer_setting(env, "STALL_THRESHOLD_SECONDS", 300, minimum=1),
+            presign_expiry_seconds=integer_setting(env, "PRESIGN_EXPIRY_SECONDS", 900, minimum=1),
+            retry_max_seconds=integer_setting(env, "RETRY_MAX_SECONDS", 900),
+            canary_enabled=_flag(env, "CANARY_ENABLED", default=False),
+            canary_deadline_seconds=integer_setting(env, "CANARY_DEADLINE_SECONDS", 120, minimum=1),
+        )

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 from stackctl.commands import (
+    alerts,
     cancel,
     cleanup,
     dashboard,
@@ -37,6 +38,7 @@ COMMAND_MODULES = [
     send,
     logs,
     mail,
+    alerts,
     redrive,
     cleanup,
     worker,

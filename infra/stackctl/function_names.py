@@ -1,4 +1,5 @@
-"""Short function names (api, worker, dead-letter, cleanup) and the stack outputs they map to."""
+"""Short function names (api, worker, dead-letter, cleanup, watchdog, canary, alerts) and the
+stack outputs they map to."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ FUNCTION_OUTPUTS = {
     "mailer": "MailerFunctionName",
     "export": "ExportFunctionName",
     "webhook": "WebhookFunctionName",
+    "watchdog": "WatchdogFunctionName",
+    "canary": "CanaryFunctionName",
+    "alerts": "AlertsFunctionName",
 }
 SHORT_NAMES = tuple(FUNCTION_OUTPUTS)
 

@@ -56,6 +56,8 @@ def runtime_environment() -> dict[str, str]:
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "SQS_ENDPOINT_STRATEGY": "path",
         "PROVIDER_OVERRIDE_DYNAMODB": "moto",
+        # LocalStack's SQS plus the ApproximateAgeOfOldestMessage metric (stall alarms).
+        "PROVIDER_OVERRIDE_SQS": "sheetflow",
         "LAMBDA_RUNTIME_EXECUTOR": "local",
         "LOCAL_LAMBDA_RUNTIMES_DIR": str(paths.state_dir() / "venvs"),
         # Event source mappings poll often and back off little, so a message reaches its

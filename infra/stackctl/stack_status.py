@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stackctl import overview, stack, task_report
+from stackctl import alarms, overview, stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.errors import UserFacingError
 
@@ -14,7 +14,8 @@ def stack_lines() -> list[str]:
         outputs = stack.outputs()
     except UserFacingError as missing:
         return [f"Stack {stack.stack_name()}: {missing.message} {missing.hint}".rstrip()]
-    return overview.overview_lines(outputs)
+    # Stall reasons and alarm states first: what needs attention leads.
+    return alarms.alarm_lines(outputs) + overview.overview_lines(outputs)
 
 
 def task_lines(task_id: str) -> list[str]:

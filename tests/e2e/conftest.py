@@ -10,6 +10,9 @@ from stackctl.stack import StackOutputs
 from tests.support import stacks
 from tests.support.e2e import Api, FunctionSettings
 
+# Stall signals scaled down so the stall tests see them within a minute or two: a 30 s threshold;
+# the canary exists (its alarm too) but its schedule stays out of the way, the tests invoke it.
+
 
 @pytest.fixture(scope="session")
 def outputs(localstack_endpoint: str) -> StackOutputs:

@@ -118,5 +118,11 @@ def test_every_sample_event_is_accepted_by_its_deployed_function(
         assert body["statusCode"] < 500, body
     elif event_file.name.startswith(("worker-", "dead-letter-")):
         assert isinstance(body["batchItemFailures"], list)
+    elif event_file.name.startswith("watchdog-"):
+        assert isinstance(body["stalled_queued"], int)
+    elif event_file.name.startswith("canary-"):
+        assert "started_task_id" in body
+    elif event_file.name.startswith("alerts-"):
+        assert body == {"recorded": 1}
     else:
         assert "tasks_deleted" in body

@@ -27,6 +27,7 @@ from sheetflow.logic.task import (
     upload_key,
 )
 from stackctl import samples
+from tests.support.lambda_zip import zip_of
 
 # Set before any handler module creates the Powertools objects at import time.
 os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -38,6 +39,8 @@ BUCKET = "sheetflow-uploads-123456789012-us-east-1"
 TABLE = "sheetflow-tasks"
 BUS = "sheetflow-tasks-bus"
 SAMPLE_TASK_ID = "0f8fad5bd9cb469fa16570867728950e"
+WORKER_FUNCTION = "sheetflow-worker"
+METRICS_NAMESPACE = "SheetflowTests"
 
 
 @dataclass
@@ -73,10 +76,31 @@ def load_event(name: str) -> dict[str, Any]:
 
 def _rebuild_handlers() -> None:
     """Every handler reads the environment of the current test again, with fresh clients."""
-    from sheetflow.handlers import api, cleanup, dashboard, dead_letter, export, scheduler, worker
+    from sheetflow.handlers import (
+        api,
+        canary,
+        cleanup,
+        dashboard,
+        dead_letter,
+        export,
+        scheduler,
+        watchdog,
+        worker,
+    )
 
-    for module in (api, worker, dead_letter, cleanup, dashboard, scheduler, export):
+    for module in (
+        api,
+        worker,
+        dead_letter,
+        cleanup,
+        dashboard,
+        scheduler,
+        export,
+        watchdog,
+        canary,
+    ):
         module.dependencies.rebuild()
+    api.pipeline_dependencies.rebuild()
 
 
 def create_table(name: str) -> None:
@@ -131,6 +155,28 @@ def received_events(queue_url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def create_worker_trigger(queue_url: str) -> None:
+    """The worker function and its queue trigger, which /health checks is consuming."""
+    role = boto3.client("iam").create_role(
+        RoleName="worker-role",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    lambda_client = boto3.client("lambda")
+    lambda_client.create_function(
+        FunctionName=WORKER_FUNCTION,
+        Runtime="python3.13",
+        Role=role,
+        Handler="sheetflow.handlers.worker.handler",
+        Code={"ZipFile": zip_of({"placeholder.py": "handler = None\n"})},
+    )
+    queue_arn = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    lambda_client.create_event_source_mapping(
+        EventSourceArn=queue_arn, FunctionName=WORKER_FUNCTION, Enabled=True
+    )
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """A moto account with the stack's bucket, table and queues, and the functions' env."""
@@ -164,10 +210,17 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "MAX_API_UPLOAD_BYTES": str(1024 * 1024),
             "RETENTION_HOURS": "24",
             "MAX_RECEIVE_COUNT": "3",
+            "PIPELINE_NAME": "sheetflow-unit",
+            "WORKER_FUNCTION_NAME": WORKER_FUNCTION,
+            "STALL_THRESHOLD_SECONDS": "300",
+            "CANARY_ENABLED": "true",
+            "CANARY_DEADLINE_SECONDS": "120",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RESULTS_BUCKET", raising=False)
+        create_worker_trigger(queue_url)
         _rebuild_handlers()
         yield Stack(
             bucket=BUCKET,

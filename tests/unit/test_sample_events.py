@@ -46,6 +46,9 @@ EXPECTED_EVENTS = {
     "worker-s3-notification.json",
     "worker-s3-test-event.json",
     "worker-task-messages.json",
+    "watchdog-scheduled.json",
+    "canary-scheduled.json",
+    "alerts-alarm-notification.json",
 }
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBServiceResource
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_ses import SESClient
@@ -64,6 +65,11 @@ def secrets_client() -> SecretsManagerClient:
     return boto3.client("secretsmanager", config=_CONFIG)
 
 
+@cache
+def lambda_client() -> LambdaClient:
+    return boto3.client("lambda", config=_CONFIG)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch credentials and mocks between cases)."""
     s3_client.cache_clear()
@@ -73,3 +79,4 @@ def reset_clients() -> None:
     ses_client.cache_clear()
     secrets_client.cache_clear()
     cloudwatch_client.cache_clear()
+    lambda_client.cache_clear()

@@ -278,6 +278,25 @@ class TaskRepository:
         """Record how far this attempt has read; False once the task has left that attempt."""
         return self._update(task_id, {"progress": progress}, self._own_attempt(attempt))
 
+    def mark_requeued(self, task: Task, now: datetime) -> bool:
+        """Record that the watchdog re-queues this QUEUED task; False if it did so before (or the
+        task moved on). The record comes first, so a task is re-queued at most once."""
+        condition = (
+            Attr("status").eq(TaskStatus.QUEUED.value)
+            & Attr("attempts").eq(task.attempts)
+            & Attr("requeued_at").not_exists()
+        )
+        return self._update(task.task_id, {"requeued_at": isoformat(now)}, condition)
+
+    def fail_awaiting_upload(self, task_id: str, error: TaskError, now: datetime) -> bool:
+        """AWAITING_UPLOAD -> FAILED (the presigned URL expired unused)."""
+        values = {
+            "status": TaskStatus.FAILED.value,
+            "error": error.to_dict(),
+            "updated_at": isoformat(now),
+        }
+        return self._update(task_id, values, Attr("status").eq(TaskStatus.AWAITING_UPLOAD.value))
+
     def renew_lease(self, task_id: str, attempt: int, lease_until: int) -> bool:
         """Push the lease of this attempt forward; False once the task has left that attempt."""
         return self._update(task_id, {"lease_until": lease_until}, self._own_attempt(attempt))

@@ -11,7 +11,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sheetflow.config import ApiConfig
+from sheetflow.config import ApiConfig, PipelineWatchConfig
+from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
@@ -29,10 +30,12 @@ from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import cancelling, dashboard, health, queries, uploads
+from sheetflow.usecases import cancelling, dashboard, health, pipeline_health, queries, uploads
 
 app = APIGatewayRestResolver()
 dependencies = HandlerDependencies(ApiConfig.from_env)
+# What /health's pipeline section reads (worker trigger, stall threshold, canary).
+pipeline_dependencies = HandlerDependencies(PipelineWatchConfig.from_env)
 
 # The HTTP status of each way a request is rejected; any other code is a 400.
 _STATUS_BY_CODE: dict[str, HTTPStatus] = {
@@ -371,7 +374,11 @@ def list_tasks() -> dict[str, Any]:
 @app.get("/health")
 @tracer.capture_method
 def get_health() -> Response[Any]:
-    healthy, report = health.check_health(dependencies.config, dependencies.tasks)
+    watch = pipeline_dependencies.config
+    pipeline = pipeline_health.check_pipeline(
+        watch, pipeline_dependencies.tasks, CanaryRuns(watch.table_name), datetime.now(UTC)
+    )
+    healthy, report = health.check_health(dependencies.config, dependencies.tasks, pipeline)
     return Response(
         status_code=HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
         content_type=content_types.APPLICATION_JSON,

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
     # Set by the dead-letter function when retries ran out.
     RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+    # Set by the watchdog: a presigned upload whose URL expired before any file arrived.
+    UPLOAD_EXPIRED = "UPLOAD_EXPIRED"
 
 
 class PermanentError(Exception):

@@ -123,6 +123,11 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_iso(value: str) -> datetime:
+    """The inverse of `isoformat`."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 def task_ttl(retention_hours: int) -> timedelta:
     """DynamoDB TTL a day after the cleanup's retention, so the cleanup (which also deletes the
     task's objects) normally gets there first; TTL is the safety net."""

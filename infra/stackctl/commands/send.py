@@ -39,6 +39,8 @@ def cmd_send(args: argparse.Namespace) -> int:
         return _call_api(outputs, event)
     if short_name in TRIGGER_QUEUES:
         return _send_to_queue(outputs, short_name, event)
+    if short_name == "alerts":
+        return _publish_to_alarm_topic(outputs, event)
     # EventBridge cannot fire a schedule rule on demand (put_events does not match `rate()`
     # rules), so the closest thing to the real trigger is the scheduled event itself.
     print("A schedule cannot be fired on demand: invoking the function with the scheduled event.")
@@ -100,6 +102,16 @@ def _send_to_queue(outputs: StackOutputs, short_name: str, event: dict[str, Any]
     queue_name = queue_url.rsplit("/", 1)[-1]
     print(f"{len(bodies)} message(s) sent to {queue_name}; {short_name} picks them up.")
     print(f"See what it did with `sheetflow logs {short_name} --since 1m`.")
+    return 0
+
+
+def _publish_to_alarm_topic(outputs: StackOutputs, event: dict[str, Any]) -> int:
+    """Each SNS record's message published to the alarm topic, as CloudWatch would."""
+    sns = aws.client("sns")
+    for record in event.get("Records", []):
+        sns.publish(TopicArn=outputs["AlarmTopicArn"], Message=record["Sns"]["Message"])
+    print(f"{len(event.get('Records', []))} notification(s) published to the alarm topic.")
+    print("See them with `sheetflow alerts --since 5m`.")
     return 0
 
 
