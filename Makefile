@@ -69,7 +69,7 @@ screenshot: install ## regenerate docs/images/dashboard.png: the demo's tasks as
 	@SHEETFLOW_README_SCREENSHOT=docs/images/dashboard.png $(VENV)/pytest tests/browser \
 		-k "the_demo_tasks_are_shown"
 
-bench: deploy ## benchmarks of the local AWS and of the pipeline: figures printed, nothing asserted
+bench: deploy ## benchmarks of the local AWS and the pipeline: figures printed and kept in .local/bench/report.md (+ .json)
 	@$(PYTHON) -m benchmarks.platform
 	@$(PYTHON) -m benchmarks.pipeline
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import requests
 
+from benchmarks.report import BenchmarkReport
 from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.task import FINISHED_STATUSES, upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
@@ -212,6 +213,7 @@ def main() -> None:
 
     outputs = stack.outputs()
     pipeline = Pipeline(outputs)
+    report = BenchmarkReport("pipeline")
     print(
         f"machine: {os.cpu_count()} cores; stack {stack.stack_name()}; API {outputs.api_base_url}"
     )
@@ -220,6 +222,7 @@ def main() -> None:
     latency(pipeline, small)  # warms the API and worker environments
     warm = [latency(pipeline, small) for _ in range(20)]
     print(f"upload -> SUCCEEDED, 100 rows, warm:   {describe(warm)}")
+    report.record("upload -> SUCCEEDED, 100 rows, warm, p50", percentile(warm, 0.5), "s")
     idle = []
     for _ in range(args.idle_samples):
         time.sleep(args.idle_seconds)
@@ -231,6 +234,8 @@ def main() -> None:
         f"direct parse in one process: 100 rows {floor_small * 1000:.1f} ms/file "
         f"({1 / floor_small:.0f} files/s); 10k rows {floor_large:.2f} s/file"
     )
+    report.record("direct parse, 100 rows", 1 / floor_small, "files/s")
+    report.record("direct parse, 10k rows", floor_large, "s/file")
 
     for label, upload in (("S3 put", pipeline.upload_via_s3), ("API", pipeline.upload_via_api)):
         offset = request_log_offset()
@@ -241,7 +246,14 @@ def main() -> None:
         )
         per_file = ", ".join(f"{op} {n / small_count:.1f}" for op, n in calls.most_common())
         print(f"  AWS calls per file (LocalStack request log): {per_file}")
+        report.record(f"via {label}, 100 rows", rate, "files/s", f"calls per file: {per_file}")
+        report.record(
+            f"via {label}, 100 rows, ÷ direct parse", rate * floor_small, "ratio", "same run"
+        )
         rate, outcome = throughput(pipeline, upload, large, large_count)
+        report.record(
+            f"via {label}, 10k rows, s/file ÷ direct parse", 1 / rate / floor_large, "ratio"
+        )
         print(
             f"throughput via {label}, {large_count} x 10k rows: {rate:.2f} files/s "
             f"= {1 / rate:.2f} s/file, {1 / rate / floor_large:.2f} x the direct parse "
@@ -251,6 +263,8 @@ def main() -> None:
     print("LocalStack's cost per call (median, client-side):")
     for name, milliseconds in call_costs(pipeline).items():
         print(f"  {name}: {milliseconds:.1f} ms")
+        report.record(f"LocalStack call, {name}, median", milliseconds, "ms")
+    print(f"report: {report.save()}")
 
 
 if __name__ == "__main__":

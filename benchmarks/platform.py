@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.report import BenchmarkReport
 from stackctl import aws, dev_dependencies, localstack, paths
 from tests.support.lambda_zip import zip_of
 
@@ -221,23 +222,31 @@ def main() -> None:
     parser.add_argument("--warm-samples", type=int, default=40)
     args = parser.parse_args()
     localstack.start()
+    report = BenchmarkReport("platform")
     print(f"machine: {os.cpu_count()} cores; LocalStack at {localstack.endpoint_url()}")
 
     startup = bench_startup()
     print(f"up -> healthy:              {describe(startup, 's', 1)}")
+    report.record("up -> healthy, p50", percentile(startup, 0.5), "s")
 
     cold, warm = bench_invokes()
     print(f"invoke, cold (new function): {describe(cold)}")
     print(f"invoke, warm:                {describe(warm)}")
+    report.record("invoke, cold, p50", percentile(cold, 0.5) * 1000, "ms")
+    report.record("invoke, warm, p50", percentile(warm, 0.5) * 1000, "ms", "target 10 ms")
 
     hot_cold, save_to_effect = bench_hot_reload()
     print(f"hot reload, cold start (boto3 + openpyxl + Powertools): {hot_cold:.2f} s")
     print(f"hot reload, save -> effect:  {describe(save_to_effect)}")
+    report.record(
+        "hot reload, save -> effect, p50", percentile(save_to_effect, 0.5), "s", "target 1 s"
+    )
 
     with latency_rig() as (queue_url, table):
         measure_one(queue_url, table)  # starts the environment
         warm_latency = [measure_one(queue_url, table) for _ in range(args.warm_samples)]
         print(f"SQS -> handler, warm:        {describe(warm_latency)}")
+        report.record("SQS -> handler, warm, p50", percentile(warm_latency, 0.5) * 1000, "ms")
 
         pid = localstack.status().pid
         assert pid is not None
@@ -245,12 +254,15 @@ def main() -> None:
         time.sleep(10)
         idle_cpu = (process_cpu_seconds(pid) - before) / 10
         print(f"LocalStack idle CPU with one mapping polling: {idle_cpu * 100:.1f}% of one core")
+        report.record("LocalStack idle CPU", idle_cpu * 100, "% of a core")
 
         after_idle = []
         for _ in range(args.idle_samples):
             time.sleep(args.idle_seconds)
             after_idle.append(measure_one(queue_url, table))
         print(f"SQS -> handler, after {args.idle_seconds:.0f} s idle: {describe(after_idle)}")
+        report.record("SQS -> handler after idle, p50", percentile(after_idle, 0.5) * 1000, "ms")
+    print(f"report: {report.save()}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import BenchmarkReport
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".local" / "bench"
 COLUMNS = 10
@@ -165,6 +167,7 @@ def main() -> None:
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
+    report = BenchmarkReport("reader")
     print(f"{'rows':>9} {'reader':<15} {'seconds':>8} {'rows/s':>9} {'peak MB':>8}")
     for rows in args.rows:
         path = workbook_path(rows)
@@ -174,6 +177,7 @@ def main() -> None:
         for _ in range(rounds):
             for reader in args.readers:
                 results[reader].append(measure(reader, path))
+        best_seconds: dict[str, float] = {}
         for reader in args.readers:
             runs = results[reader]
             good = [run for run in runs if "error" not in run]
@@ -182,11 +186,23 @@ def main() -> None:
                 continue
             best = min(good, key=lambda run: float(run["seconds"]))
             rate = best["rows"] / best["seconds"]
+            best_seconds[reader] = float(best["seconds"])
+            peak = max(run["peak_mb"] for run in good)
+            report.record(f"{reader}, {rows:,} rows", rate, "rows/s", f"peak {peak:.0f} MB")
             print(
                 f"{rows:>9} {reader:<15} {best['seconds']:>8.2f} {rate:>9.0f} "
                 f"{max(run['peak_mb'] for run in good):>8.0f}",
                 flush=True,
             )
+        if "sheetflow" in best_seconds and "openpyxl" in best_seconds:
+            report.record(
+                f"sheetflow seconds ÷ openpyxl read-only seconds, {rows:,} rows",
+                best_seconds["sheetflow"] / best_seconds["openpyxl"],
+                "ratio",
+                "same run; the whole per-file work against a bare read",
+            )
+
+    print(f"report: {report.save()}")
 
 
 if __name__ == "__main__":

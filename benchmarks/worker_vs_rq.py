@@ -45,6 +45,7 @@ try:
 except ImportError:  # told to the user by missing_prerequisites()
     HAVE_RQ = False
 
+from benchmarks.report import BenchmarkReport
 from sheetflow.dal import storage
 from sheetflow.dal.clients import reset_clients
 from sheetflow.dal.tasks import TaskRepository
@@ -350,6 +351,7 @@ def best_of(runs: list[Run]) -> list[Run]:
 
 
 def print_report(runs: list[Run]) -> None:
+    report = BenchmarkReport("worker_vs_rq")
     print()
     print(f"{'system':<28} {'files':>5} {'rows':>6} {'workers':>7} {'seconds':>8} {'files/s':>8}")
     for run in runs:
@@ -367,11 +369,18 @@ def print_report(runs: list[Run]) -> None:
                 if (run.files, run.rows, run.workers) == (files, rows, workers)
             }
             ours = same["sheetflow worker"]
+            report.record(
+                f"standalone ÷ rq Worker, {files} x {rows} rows, {workers} worker(s)",
+                ours / same[RQ_CLASSES["default"]],
+                "ratio",
+                "files/s, same run",
+            )
             print(
                 f"  {files} x {rows} rows, {workers} worker(s): "
                 f"ours/rq Worker {ours / same[RQ_CLASSES['default']]:.2f}, "
                 f"ours/rq SimpleWorker {ours / same[RQ_CLASSES['simple']]:.2f}"
             )
+    print(f"report: {report.save()}")
 
 
 def main() -> int:
