@@ -155,8 +155,13 @@ def received_events(queue_url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def create_worker_trigger(queue_url: str) -> None:
-    """The worker function and its queue trigger, which /health checks is consuming."""
+def create_worker_trigger() -> None:
+    """The worker function and an enabled queue trigger, which /health checks for.
+
+    The trigger polls a queue of its own: moto's event source mapping consumes what its queue
+    holds (and fails to run the function without Docker), so on the task queue it would take the
+    tests' messages away at moments of its choosing.
+    """
     role = boto3.client("iam").create_role(
         RoleName="worker-role",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -169,9 +174,11 @@ def create_worker_trigger(queue_url: str) -> None:
         Handler="sheetflow.handlers.worker.handler",
         Code={"ZipFile": zip_of({"placeholder.py": "handler = None\n"})},
     )
-    queue_arn = boto3.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    sqs = boto3.client("sqs")
+    trigger_queue = sqs.create_queue(QueueName="sheetflow-worker-trigger")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=trigger_queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     lambda_client.create_event_source_mapping(
         EventSourceArn=queue_arn, FunctionName=WORKER_FUNCTION, Enabled=True
     )
@@ -220,7 +227,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("RESULTS_BUCKET", raising=False)
-        create_worker_trigger(queue_url)
+        create_worker_trigger()
         _rebuild_handlers()
         yield Stack(
             bucket=BUCKET,
