@@ -24,8 +24,6 @@ from sheetflow.usecases.watchdog import run_watchdog
 
 from .conftest import METRICS_NAMESPACE, WORKER_FUNCTION, FakeLambdaContext, Kit, Stack
 
-NOW = datetime.now(UTC)
-
 
 def config() -> PipelineWatchConfig:
     return PipelineWatchConfig.from_env(os.environ)
@@ -41,7 +39,7 @@ def stored_task(
         bucket=stack.bucket,
         key=upload_key(task_id, "book.xlsx"),
         filename="book.xlsx",
-        now=NOW - timedelta(seconds=age_seconds),
+        now=datetime.now(UTC) - timedelta(seconds=age_seconds),
         ttl=timedelta(days=2),
     )
     boto3.client("s3").put_object(Bucket=stack.bucket, Key=task.key, Body=data or kit.workbook())
@@ -66,7 +64,7 @@ def metric_values(name: str) -> list[float]:
         Namespace=METRICS_NAMESPACE,
         MetricName=name,
         Dimensions=[{"Name": "Pipeline", "Value": "sheetflow-unit"}],
-        StartTime=NOW - timedelta(minutes=5),
+        StartTime=datetime.now(UTC) - timedelta(minutes=5),
         EndTime=datetime.now(UTC) + timedelta(minutes=5),
         Period=60,
         Statistics=["Maximum"],
@@ -132,7 +130,7 @@ def test_requeueing_a_task_whose_message_still_exists_processes_it_once(
     task = stored_task(stack, kit, TaskStatus.QUEUED, age_seconds=400)
     # Given the original message and the watchdog's duplicate of it
     original = task_message(task.task_id, task.bucket, task.key)
-    assert tasks.mark_requeued(task, NOW)
+    assert tasks.mark_requeued(task, datetime.now(UTC))
     # When both are delivered
     kinds = [outcome.kind for body in (original, original) for outcome in process(body, stack)]
     # Then the second is consumed as a duplicate by the worker's claim
@@ -140,7 +138,7 @@ def test_requeueing_a_task_whose_message_still_exists_processes_it_once(
     done = tasks.get(task.task_id)
     assert done is not None and done.attempts == 1
     # And a task is never marked for re-queueing twice
-    assert not tasks.mark_requeued(task, NOW)
+    assert not tasks.mark_requeued(task, datetime.now(UTC))
 
 
 def test_lapsed_processing_counts_and_expired_uploads_fail(stack: Stack, kit: Kit) -> None:
@@ -151,7 +149,7 @@ def test_lapsed_processing_counts_and_expired_uploads_fail(stack: Stack, kit: Ki
     boto3.resource("dynamodb").Table(stack.table).update_item(
         Key={"task_id": held.task_id},
         UpdateExpression="SET lease_until = :l",
-        ExpressionAttributeValues={":l": int(NOW.timestamp()) + 600},
+        ExpressionAttributeValues={":l": int(datetime.now(UTC).timestamp()) + 600},
     )
     expired = stored_task(stack, kit, TaskStatus.AWAITING_UPLOAD, age_seconds=1300)
     waiting = stored_task(stack, kit, TaskStatus.AWAITING_UPLOAD, age_seconds=60)
@@ -222,7 +220,11 @@ def test_a_missed_canary_is_a_metric_and_a_health_reason(
 ) -> None:
     runs = CanaryRuns(stack.table)
     # Given a canary started longer ago than the deadline that never became a task
-    runs.record(CanaryRun(task_id=new_task_id(), started_at=isoformat(NOW - timedelta(hours=1))))
+    runs.record(
+        CanaryRun(
+            task_id=new_task_id(), started_at=isoformat(datetime.now(UTC) - timedelta(hours=1))
+        )
+    )
     # When the canary runs again
     report = canary.handler(kit.event("canary-scheduled.json"), context)
     # Then it reports the miss, publishes it and starts a new canary
@@ -302,7 +304,7 @@ def replace_message(event: dict[str, Any], message: str) -> dict[str, Any]:
 
 def test_canary_record_is_not_a_task(stack: Stack) -> None:
     runs = CanaryRuns(stack.table)
-    run = CanaryRun(task_id=new_task_id(), started_at=isoformat(NOW))
+    run = CanaryRun(task_id=new_task_id(), started_at=isoformat(datetime.now(UTC)))
     runs.record(run)
     assert runs.latest() == run
     # Not listed among tasks of any status
