@@ -26,7 +26,7 @@ from stackctl.api_client import ApiClient
 from stackctl.progress import TransferProgress
 from stackctl.stack import StackOutputs
 from tests.support.aws import AwsClientFactory
-from tests.support.e2e import Api, FunctionSettings, wait_queue_drained
+from tests.support.e2e import Api, FunctionSettings, function_log_messages, wait_queue_drained
 from tests.support.large_workbook import cached_large_workbook, padded_workbook
 from tests.support.waiting import wait_until
 
@@ -35,18 +35,6 @@ pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
 MIB = 1024 * 1024
 MILLION = 1_000_000
 _REPORT = re.compile(r"REPORT RequestId: (\S+)\t.*Max Memory Used: (\d+) MB")
-
-
-def worker_log_lines(aws: AwsClientFactory, function: str) -> list[str]:
-    logs, events, token = aws("logs"), [], None
-    while True:
-        page = logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{function}", **({"nextToken": token} if token else {})
-        )
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return [event["message"] for event in sorted(events, key=lambda e: e["timestamp"])]
 
 
 def outcomes_logged(lines: list[str], task_id: str) -> list[dict[str, Any]]:
@@ -217,7 +205,7 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     wait_queue_drained(aws("sqs"), outputs["QueueUrl"], timeout=60)
     # (the log reaches CloudWatch Logs after the task is SUCCEEDED: wait for the line itself)
     outcomes = wait_until(
-        lambda: outcomes_logged(worker_log_lines(aws, outputs["WorkerFunctionName"]), task_id),
+        lambda: outcomes_logged(function_log_messages(aws, outputs["WorkerFunctionName"]), task_id),
         timeout=30,
         what="the worker's outcome line",
     )
@@ -290,7 +278,7 @@ def test_a_million_row_workbook_uploaded_in_presigned_parts_succeeds_with_its_st
     # And the worker stayed within its memory size; the figures are printed for the record
     # (the outcome and REPORT lines reach CloudWatch Logs after the task is SUCCEEDED: wait)
     def logged() -> tuple[list[str], dict[str, Any], list[int]] | None:
-        lines = worker_log_lines(aws, worker)
+        lines = function_log_messages(aws, worker)
         outcomes = outcomes_logged(lines, started["task_id"])
         if len(outcomes) != 1:
             return None

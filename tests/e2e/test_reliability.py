@@ -15,7 +15,13 @@ from sheetflow.logic.task import FINISHED_STATUSES
 from stackctl import cli, samples
 from stackctl.stack import StackOutputs
 from tests.support.aws import AwsClientFactory
-from tests.support.e2e import E2E_STACK, Api, AttemptWatcher, FunctionSettings
+from tests.support.e2e import (
+    E2E_STACK,
+    Api,
+    AttemptWatcher,
+    FunctionSettings,
+    function_log_messages,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
@@ -25,19 +31,10 @@ RETRY_BASE_SECONDS = 2
 
 def retry_delays_logged(aws: AwsClientFactory, function: str, task_id: str) -> list[int]:
     """The delays the worker set with ChangeMessageVisibility for a task, from its logs."""
-    logs, events, token = aws("logs"), [], None
-    while True:
-        page = logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{function}", **({"nextToken": token} if token else {})
-        )
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            break
     delays = []
-    for event in sorted(events, key=lambda e: e["timestamp"]):
+    for message in function_log_messages(aws, function):
         try:
-            line = json.loads(event["message"])
+            line = json.loads(message)
         except ValueError:
             continue  # START, END and REPORT lines
         # A retry is the line with a delay for this task, whatever its wording.

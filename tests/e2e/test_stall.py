@@ -22,7 +22,13 @@ import pytest
 from stackctl import cli, paths, samples
 from stackctl.stack import StackOutputs
 from tests.support.aws import AwsClientFactory
-from tests.support.e2e import E2E_STACK, Api, FunctionSettings, wait_queue_drained
+from tests.support.e2e import (
+    E2E_STACK,
+    Api,
+    FunctionSettings,
+    function_log_messages,
+    wait_queue_drained,
+)
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.localstack, pytest.mark.e2e, pytest.mark.slow]
@@ -122,19 +128,10 @@ def alert_lines(capsys: pytest.CaptureFixture[str], since_seconds: int) -> list[
 
 
 def structured_lines(aws: AwsClientFactory, function: str) -> list[dict[str, Any]]:
-    logs, events, token = aws("logs"), [], None
-    while True:
-        page = logs.filter_log_events(
-            logGroupName=f"/aws/lambda/{function}", **({"nextToken": token} if token else {})
-        )
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            break
     lines = []
-    for event in events:
+    for message in function_log_messages(aws, function):
         try:
-            line = json.loads(event["message"])
+            line = json.loads(message)
         except ValueError:
             continue
         if isinstance(line, dict):

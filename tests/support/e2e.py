@@ -157,3 +157,16 @@ def wait_queue_drained(sqs: Any, queue_url: str, timeout: float = 30) -> None:
         return all(value == "0" for value in attributes.values())
 
     wait_until(drained, timeout=timeout, what="the queue to drain")
+
+
+def function_log_messages(aws: Any, function: str) -> list[str]:
+    """Every line a deployed function has logged to CloudWatch Logs so far, oldest first."""
+    logs, events, token = aws("logs"), [], None
+    while True:
+        page = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{function}", **({"nextToken": token} if token else {})
+        )
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return [event["message"] for event in sorted(events, key=lambda e: e["timestamp"])]
