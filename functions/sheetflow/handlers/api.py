@@ -7,6 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +16,7 @@ from sheetflow.config import ApiConfig, PipelineWatchConfig
 from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic import links, openapi, request_checks
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.export import parse_outputs
 from sheetflow.logic.listing import (
@@ -72,15 +74,58 @@ def _dependency_down(exc: TransientError) -> Response[Any]:
 
 
 def _no_route(_: Exception) -> Response[Any]:
-    path = app.current_event.path
-    method = app.current_event.http_method
+    event = app.current_event
+    path, method = event.path, event.http_method
+    allowed = openapi.methods_for(event.resource or path)
+    if allowed:
+        # The template routes every method of a known path here (the `any` events), so a
+        # wrong method gets this JSON answer on AWS and LocalStack alike.
+        response = _error_response(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            f"{method} is not supported on {path}: use {' or '.join(allowed)}.",
+            {"method": method},
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
     return _error_response(HTTPStatus.NOT_FOUND, "ROUTE_NOT_FOUND", f"No route {method} {path}.")
+
+
+def _check_contract(
+    resolver: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    """Query parameters and JSON bodies checked against the OpenAPI document before a route
+    runs (logic/openapi.py): nothing unknown is ignored silently."""
+    event = resolver.current_event
+    operation = openapi.operation_for(event.http_method, event.resource or event.path)
+    if operation is not None:
+        request_checks.check_query(
+            (event.query_string_parameters or {}).keys(),
+            (parameter["name"] for parameter in operation.query),
+            event.http_method,
+            event.path,
+        )
+        if operation.body is not None and event.body:
+            try:
+                document = event.json_body
+            except ValueError:
+                document = _NOT_JSON
+            if document is _NOT_JSON:
+                raise RequestRejectedError(
+                    "INVALID_JSON", "The body is not valid JSON: send a JSON object."
+                )
+            request_checks.check_body(document, operation.body, operation.example)
+    return next_middleware(resolver)
+
+
+_NOT_JSON = object()
 
 
 # Registered as plain calls: the resolver's decorators are untyped.
 app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
+app.use([_check_contract])
 app.include_router(dashboard_routes.router)
 
 
@@ -141,10 +186,21 @@ def _status_url(task_id: str) -> str:
 
 
 def _stage_url(path: str) -> str:
-    context = app.current_event.request_context
-    if context.domain_name and context.stage:
-        return f"https://{context.domain_name}/{context.stage}{path}"
-    return path
+    """A link on the address the client used (logic/links.py has the rule)."""
+    return links.base_url(_request_address()) + path
+
+
+def _request_address() -> links.RequestAddress:
+    event = app.current_event
+    context = event.request_context
+    return links.RequestAddress(
+        domain_name=context.domain_name or _header("Host"),
+        api_id=context.api_id,
+        stage=context.stage,
+        context_path=context.path,
+        route_path=event.path,
+        forwarded_proto=_header("X-Forwarded-Proto"),
+    )
 
 
 @app.post("/uploads")
@@ -186,25 +242,19 @@ def upload() -> Response[Any]:
     )
 
 
-def _json_document(example: str) -> dict[str, Any]:
-    """The request body as a JSON object ({} when there is none); 400 INVALID_JSON otherwise."""
+def _json_document() -> dict[str, Any]:
+    """The request body's JSON object ({} when there is none), already checked against the
+    operation's schema by _check_contract."""
     if not app.current_event.body:
         return {}
-    try:
-        document = app.current_event.json_body
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise RequestRejectedError(
-            "INVALID_JSON", f"The body must be a JSON object like {example}."
-        )
+    document: dict[str, Any] = app.current_event.json_body
     return document
 
 
 @app.post("/uploads/presign")
 @tracer.capture_method
 def presign() -> Response[Any]:
-    document = _json_document('{"filename": "book.xlsx", "size": 123456}')
+    document = _json_document()
     requested = _requested_filename()
     if requested is None and isinstance(document.get("filename"), str):
         requested = document["filename"]
@@ -252,7 +302,7 @@ def presign() -> Response[Any]:
 @app.post("/uploads/multipart")
 @tracer.capture_method
 def start_multipart() -> Response[Any]:
-    document = _json_document('{"filename": "book.xlsx", "size": 52428800}')
+    document = _json_document()
     config = dependencies.config
     size = declared_size(document, config.max_upload_bytes)
     filename = document.get("filename")
@@ -296,7 +346,7 @@ def complete_multipart(task_id: str) -> Response[Any]:
             "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
-    document = _json_document('{"upload_id": "...", "parts": [{"part_number": 1, "etag": "..."}]}')
+    document = _json_document()
     upload_id, parts = completed_parts(document)
     task = uploads.complete_multipart_upload(
         task_id,
@@ -369,6 +419,12 @@ def list_tasks() -> dict[str, Any]:
     cursor = decode_token(token, status) if token else first_cursor(status)
     listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
     return {"items": listing.items, "next": listing.next_token}
+
+
+@app.get("/openapi.json")
+def get_openapi() -> dict[str, Any]:
+    # Public, like /health: the contract is no secret; its server is the address used.
+    return openapi.document(links.base_url(_request_address()))
 
 
 @app.get("/health")
