@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -25,6 +25,9 @@ class Api:
     """HTTP calls to the deployed REST API, through LocalStack's offline invoke path."""
 
     base_url: str
+    # Sent with every contract-test request (tests/e2e/test_contract_fuzz.py): the one place to
+    # add a credential (e.g. the x-api-key header) once the API requires one.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def upload(
         self, data: bytes, filename: str = "book.xlsx", content_type: str = XLSX_MEDIA_TYPE

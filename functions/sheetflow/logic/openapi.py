@@ -131,23 +131,27 @@ _UPLOAD_QUERY = [
     _query("callback_url", "A URL that receives the finish event, or the X-Callback-Url header."),
 ]
 _LIST_QUERY = [
-    _query("status", "Only tasks in this status.", enum=[status.value for status in TaskStatus]),
+    _query(
+        "status",
+        "Only tasks in this status (empty: every status).",
+        enum=["", *(status.value for status in TaskStatus)],
+    ),
     _query(
         "limit", f"Tasks per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).", pattern="^[0-9]+$"
     ),
     _query("next", "The `next` token of the previous page."),
     _query(
         "order",
-        "`status` (grouped by status, the default) or `newest` (newest first).",
-        enum=[ORDER_BY_STATUS, ORDER_NEWEST],
+        "`status` (grouped by status, the default; also when empty) or `newest` (newest first).",
+        enum=["", ORDER_BY_STATUS, ORDER_NEWEST],
     ),
 ]
 _TASK_ID = {
     "name": "id",
     "in": "path",
     "required": True,
-    "description": "The task id (32 lowercase hex characters).",
-    "schema": {"type": "string"},
+    "description": "The task id (32 lowercase hex characters); anything else is 400.",
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
 
 
