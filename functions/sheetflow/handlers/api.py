@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -14,9 +15,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig, PipelineWatchConfig
 from sheetflow.dal.canary_runs import CanaryRuns
+from sheetflow.dal.idempotency_keys import IdempotencyKeys
 from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
-from sheetflow.logic import links, openapi, request_checks
+from sheetflow.logic import idempotency, links, openapi, request_checks
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.export import parse_outputs
 from sheetflow.logic.listing import (
@@ -32,7 +34,15 @@ from sheetflow.logic.task import is_valid_task_id
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import cancelling, dashboard, health, pipeline_health, queries, uploads
+from sheetflow.usecases import (
+    cancelling,
+    dashboard,
+    health,
+    idempotent,
+    pipeline_health,
+    queries,
+    uploads,
+)
 
 app = APIGatewayRestResolver()
 dependencies = HandlerDependencies(ApiConfig.from_env)
@@ -46,6 +56,8 @@ _STATUS_BY_CODE: dict[str, HTTPStatus] = {
     ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     "UPLOAD_NOT_EXPECTED": HTTPStatus.CONFLICT,
+    "IDEMPOTENCY_IN_PROGRESS": HTTPStatus.CONFLICT,
+    "IDEMPOTENCY_KEY_REUSED": HTTPStatus.UNPROCESSABLE_ENTITY,
 }
 
 
@@ -119,6 +131,45 @@ def _check_contract(
 
 
 _NOT_JSON = object()
+
+
+def _idempotent(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """With an Idempotency-Key header, a retry of the same request gets the first answer and
+    creates nothing; the same key with another request is 422 (usecases/idempotent.py)."""
+    raw_key = _header(idempotency.HEADER)
+    if raw_key is None:
+        return next_middleware(resolver)
+    event = resolver.current_event
+    fingerprint = idempotency.fingerprint(
+        event.http_method,
+        event.resource or event.path,
+        event.query_string_parameters,
+        event.headers,
+        event.body,
+    )
+    client = event.request_context.identity.api_key_id
+    record_key = idempotency.record_key(idempotency.check_key(raw_key), client)
+
+    def serve() -> idempotency.StoredAnswer:
+        response = next_middleware(resolver)
+        body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        headers = {name: str(value) for name, value in (response.headers or {}).items()}
+        return idempotency.StoredAnswer(int(response.status_code), body, headers)
+
+    answer, replayed = idempotent.serve_once(
+        IdempotencyKeys(dependencies.config.table_name),
+        record_key,
+        fingerprint,
+        datetime.now(UTC),
+        serve,
+    )
+    logger.info("Idempotent request", extra={"replayed": replayed})
+    return Response(
+        status_code=answer.status,
+        content_type=content_types.APPLICATION_JSON,
+        headers={**answer.headers, "Idempotent-Replayed": "true" if replayed else "false"},
+        body=answer.body,
+    )
 
 
 # Registered as plain calls: the resolver's decorators are untyped.
@@ -203,7 +254,7 @@ def _request_address() -> links.RequestAddress:
     )
 
 
-@app.post("/uploads")
+@app.post("/uploads", middlewares=[_idempotent])
 @tracer.capture_method
 def upload() -> Response[Any]:
     event = app.current_event
@@ -251,7 +302,7 @@ def _json_document() -> dict[str, Any]:
     return document
 
 
-@app.post("/uploads/presign")
+@app.post("/uploads/presign", middlewares=[_idempotent])
 @tracer.capture_method
 def presign() -> Response[Any]:
     document = _json_document()

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sheetflow.logic import idempotency
 from sheetflow.logic.export import SUPPORTED_OUTPUTS
 from sheetflow.logic.listing import DEFAULT_LIMIT, MAX_LIMIT
 from sheetflow.logic.recent import ORDER_BY_STATUS, ORDER_NEWEST
@@ -146,6 +147,19 @@ _LIST_QUERY = [
         enum=["", ORDER_BY_STATUS, ORDER_NEWEST],
     ),
 ]
+_IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the same key and the same request within 24 hours get "
+    "the first answer again and create nothing; the same key with another request is 422.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": idempotency.MAX_KEY_LENGTH,
+        "pattern": "^[!-~]+$",
+    },
+}
 _TASK_ID = {
     "name": "id",
     "in": "path",
@@ -167,6 +181,7 @@ class Operation:
     example: str = "{}"  # a JSON body's example, quoted in errors
     raw_body: bool = False  # the workbook itself (POST /uploads)
     public: bool = False  # no API key (health and this document)
+    idempotent: bool = False  # takes an Idempotency-Key header
     links: dict[str, Any] = field(default_factory=dict)
 
 
@@ -180,7 +195,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "The request is malformed; the error says which input and how to fix it.",
         404: "No such task (or route).",
         405: "The method is not supported on this path; the Allow header lists those that are.",
-        409: "The task's state does not allow this.",
+        409: "The task's state does not allow this, or the first request with this "
+        "Idempotency-Key is still being served.",
         413: "The workbook is over the size limit.",
         415: "The body's Content-Type is not the one this route takes.",
         422: "The Idempotency-Key was used before with another request.",
@@ -203,9 +219,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "/uploads",
         "uploadWorkbook",
         "Upload a workbook in the body (up to 4 MiB); the task is queued at once.",
-        responses={"202": _json(_ref("Accepted"), "The task was created."), **_errors(413, 415)},
+        responses={
+            "202": _json(_ref("Accepted"), "The task was created (or, for a retry, it was)."),
+            **_errors(409, 413, 415, 422),
+        },
         query=_UPLOAD_QUERY,
         raw_body=True,
+        idempotent=True,
         links=_STATUS_LINK,
     ),
     Operation(
@@ -215,10 +235,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "A task awaiting its file and a presigned POST form to send the file straight to S3.",
         responses={
             "201": _json(_ref("Presigned"), "The task and the upload form."),
-            **_errors(413),
+            **_errors(409, 413, 422),
         },
         query=_UPLOAD_QUERY,
         body=PRESIGN_BODY,
+        idempotent=True,
         example='{"filename": "book.xlsx", "size": 123456}',
         links=_STATUS_LINK,
     ),
@@ -503,6 +524,8 @@ def _operation(operation: Operation) -> dict[str, Any]:
     parameters = [*operation.query]
     if "{id}" in operation.path:
         parameters.insert(0, _TASK_ID)
+    if operation.idempotent:
+        parameters.append(_IDEMPOTENCY_KEY)
     if parameters:
         body["parameters"] = parameters
     if operation.body is not None:
