@@ -4,6 +4,7 @@ parameters get JSON 4xx from the real API Gateway route."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -14,6 +15,7 @@ import requests
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import localstack, samples
 from stackctl.stack import StackOutputs
+from tests.support.aws import AwsClientFactory
 from tests.support.e2e import Api
 from tests.support.waiting import wait_until
 
@@ -143,3 +145,35 @@ def test_an_unknown_query_parameter_is_400_json(api: Api) -> None:
     response = requests.get(f"{api.base_url}/tasks", params={"statuss": "QUEUED"}, timeout=30)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["parameter"] == "statuss"
+
+
+def test_a_retried_upload_with_its_idempotency_key_creates_nothing_new(
+    api: Api, aws: AwsClientFactory, outputs: StackOutputs
+) -> None:
+    # Given an upload through the deployed API with an Idempotency-Key
+    key = str(uuid.uuid4())
+    data = samples.orders_workbook(5)
+
+    def send(filename: str) -> requests.Response:
+        return requests.post(
+            f"{api.base_url}/uploads",
+            params={"filename": filename},
+            data=data,
+            headers={"Content-Type": XLSX_MEDIA_TYPE, "Idempotency-Key": key},
+            timeout=30,
+        )
+
+    first = send("once.xlsx")
+    assert first.status_code == 202, first.text
+    # When it is sent again, Then the answer is the same task, replayed
+    retry = send("once.xlsx")
+    assert (retry.status_code, retry.json()) == (202, first.json())
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    task_id = first.json()["task_id"]
+    # And one object was stored for it
+    listed = aws("s3").list_objects_v2(Bucket=outputs["BucketName"], Prefix=f"received/{task_id}/")
+    assert listed["KeyCount"] == 1
+    # And the same key with another request is refused
+    other = send("other.xlsx")
+    assert other.status_code == 422, other.text
+    assert other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"

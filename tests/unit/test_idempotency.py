@@ -28,7 +28,8 @@ def with_key(event: dict[str, Any], key: str = KEY, **changes: Any) -> dict[str,
 
 
 def handle(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, Any]:
-    return api.handler(event, context)
+    response: dict[str, Any] = api.handler(event, context)
+    return response
 
 
 def tasks_in(stack: Stack) -> list[dict[str, Any]]:
