@@ -3,7 +3,7 @@ services only, and what it injects is what botocore raises for the real failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -130,7 +130,7 @@ def test_dynamodb_and_sqs_raise_the_configured_error(
     seen: list[faults.InjectedFault] = []
     clients.enable_faults(only(kind, dynamodb=1.0, sqs=1.0), seen.append)
     table = clients.dynamodb_resource().Table(TABLE)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: table.get_item(Key={"task_id": "x"}),
         lambda: clients.sqs_client().get_queue_url(QueueName=QUEUE),
     ]
