@@ -72,9 +72,17 @@ def judge(seen: Observations) -> Verdict:  # noqa: PLR0915 - one flat list of ch
     for task_id in strays:
         broken(f"task {task_id} ({seen.tasks[task_id].get('filename')}) matches no accepted upload")
 
-    events_by_task = Counter(str(event["detail"].get("task_id")) for event in seen.events)
+    # A finish is announced by its event_id (<task>:<status>:<attempts>): the same id again is
+    # a repeated delivery (documented at-least-once, receivers de-duplicate on it); another id
+    # is another finish.
+    finishes_by_task: dict[str, set[str]] = {}
+    deliveries = Counter[str]()
+    for event in seen.events:
+        task_id = str(event["detail"].get("task_id"))
+        finishes_by_task.setdefault(task_id, set()).add(str(event["detail"].get("event_id")))
+        deliveries[task_id] += 1
     lost = stuck = double = succeeded = failed = late = 0
-    re_run = hostile_retried = 0
+    re_run = hostile_retried = repeats = 0
     to_terminal: list[float] = []
     for upload in accepted:
         task_id, expected = str(upload.task_id), upload.payload.expected
@@ -91,12 +99,13 @@ def judge(seen: Observations) -> Verdict:  # noqa: PLR0915 - one flat list of ch
             broken(f"stuck: {what} is {status} (attempts {task.get('attempts')})")
             continue
         terminal = _terminal_events(task)
-        announced = events_by_task.get(task_id, 0)
+        announced = len(finishes_by_task.get(task_id, ()))
+        repeats += max(0, deliveries[task_id] - announced)
         if len(terminal) > 1 or announced > 1:
             double += 1
             broken(
                 f"finished twice: {what}: {len(terminal)} finishes in its timeline, "
-                f"{announced} task events"
+                f"task events {sorted(finishes_by_task.get(task_id, ()))}"
             )
         elif announced == 0:
             broken(f"unannounced: {what} is {status} but no task event arrived")
@@ -176,6 +185,7 @@ def judge(seen: Observations) -> Verdict:  # noqa: PLR0915 - one flat list of ch
         "lost": lost,
         "stuck": stuck,
         "double_finished": double,
+        "event_repeats_same_event_id": repeats,
         "late": late,
         "tasks_run_more_than_once": re_run,
         "hostile_attempted_again_before_verdict": hostile_retried,

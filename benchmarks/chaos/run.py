@@ -53,7 +53,7 @@ class ChaosSettings:
     # For the run: the worker function's timeout (its claim's lease), the task queue's
     # visibility timeout (when a killed attempt's message comes back), the standalone worker's.
     worker_timeout: int = 30
-    queue_visibility: int = 60
+    queue_visibility: int = 45
     standalone_visibility: int = 20
     log_dir: Path = field(default_factory=lambda: Path(".local/chaos"))
 
@@ -315,17 +315,17 @@ class ChaosRun:
         _wait(lambda: not any(_queue_depths(queues).values()), deadline)
         tasks = self.table.tasks_named(self.prefix)
         events = [event for event in tap.drain() if str(event["detail"].get("task_id")) in tasks]
-        verdict = judge(
-            Observations(
-                uploads=self.uploads,
-                tasks=tasks,
-                events=events,
-                max_receive_count=_max_receive_count(outputs["QueueUrl"]),
-                duplicated=saboteur.duplicated,
-                queue_depths=_queue_depths(queues),
-                bound_seconds=settings.bound_seconds,
-            )
+        seen = Observations(
+            uploads=self.uploads,
+            tasks=tasks,
+            events=events,
+            max_receive_count=_max_receive_count(outputs["QueueUrl"]),
+            duplicated=saboteur.duplicated,
+            queue_depths=_queue_depths(queues),
+            bound_seconds=settings.bound_seconds,
         )
+        verdict = judge(seen)
+        self._keep(seen, verdict)
         injected = injected_faults_logged(_worker_log_lines(worker, since))
         standalone_lines = (
             self.standalone.stdout_path.read_text().splitlines() if self.standalone else []
@@ -343,6 +343,31 @@ class ChaosRun:
             }
         )
         return verdict
+
+    def _keep(self, seen: Observations, verdict: Verdict) -> None:
+        """What the verdict was made of, for a person looking into a broken invariant."""
+        folder = self.settings.log_dir / self.prefix
+        folder.mkdir(parents=True, exist_ok=True)
+        document = {
+            "violations": verdict.violations,
+            "figures": verdict.figures,
+            "uploads": [
+                {
+                    "filename": upload.filename,
+                    "route": upload.route,
+                    "task_id": upload.task_id,
+                    "submitted_at": upload.submitted_at,
+                    "refused": upload.refused,
+                    "expected": upload.payload.expected.__dict__,
+                }
+                for upload in seen.uploads
+            ],
+            "tasks": seen.tasks,
+            "events": seen.events,
+            "duplicated": dict(seen.duplicated),
+        }
+        (folder / "observations.json").write_text(json.dumps(document, indent=1, default=str))
+        self.say(f"observations kept in {folder / 'observations.json'}")
 
 
 def _standalone_outcomes(lines: list[str]) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
+from botocore.retries.standard import ExponentialBackoff
 
 from sheetflow.config import ConfigError, StackConfig, fault_plan
 from sheetflow.dal import clients, faults
@@ -20,8 +21,13 @@ QUEUE = "faults-test"
 
 
 @pytest.fixture
-def aws(stack: Stack) -> Iterator[None]:
-    """The moto stack and a queue of the test's own; no fault plan before or after the test."""
+def aws(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The moto stack and a queue of the test's own; no fault plan before or after the test.
+
+    The SDK's pauses between retries (up to seconds each) are skipped: what is tested is what it
+    retries and what it raises in the end, not how long it waits.
+    """
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
     clients.enable_faults(None)
     clients.sqs_client().create_queue(QueueName=QUEUE)
     yield
@@ -124,15 +130,18 @@ def test_s3_raises_the_configured_error_after_the_sdks_retries(
         (FaultKind.SERVER_ERROR, 500, "InternalServerError"),
     ],
 )
-def test_dynamodb_and_sqs_raise_the_configured_error(
+def test_dynamodb_sqs_and_eventbridge_raise_the_configured_error(
     aws: None, kind: FaultKind, status: int, code: str
 ) -> None:
     seen: list[faults.InjectedFault] = []
-    clients.enable_faults(only(kind, dynamodb=1.0, sqs=1.0), seen.append)
+    clients.enable_faults(only(kind, dynamodb=1.0, sqs=1.0, events=1.0), seen.append)
     table = clients.dynamodb_resource().Table(TABLE)
     calls: list[Callable[[], object]] = [
         lambda: table.get_item(Key={"task_id": "x"}),
         lambda: clients.sqs_client().get_queue_url(QueueName=QUEUE),
+        lambda: clients.events_client().put_events(
+            Entries=[{"Source": "sheetflow", "DetailType": "Test", "Detail": "{}"}]
+        ),
     ]
     for call in calls:
         seen.clear()
@@ -141,6 +150,7 @@ def test_dynamodb_and_sqs_raise_the_configured_error(
         assert raised.value.response["Error"]["Code"] == code
         assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
         assert raised.value.response["ResponseMetadata"]["RetryAttempts"] == len(seen) - 1 > 0
+        assert len({fault.service for fault in seen}) == 1
 
 
 def test_a_timeout_is_the_sdks_read_timeout_and_the_adapters_call_it_transient(aws: None) -> None:

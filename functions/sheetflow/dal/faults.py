@@ -45,6 +45,9 @@ class _Body:
         yield self._content
 
 
+# botocore's service ids (in event names) that differ from the client names plans use.
+_CLIENT_NAMES = {"eventbridge": "events"}
+
 # Error codes that botocore's retry handlers know as throttling / transient, per wire protocol.
 _THROTTLING = {"s3": (503, "SlowDown"), "json": (400, "ThrottlingException")}
 _SERVER_ERROR = {"s3": (500, "InternalError"), "json": (500, "InternalServerError")}
@@ -96,8 +99,9 @@ class FaultInjector:
             return self._random.choice(self.plan.kinds)
 
     def before_send(self, request: AWSPreparedRequest, event_name: str, **_: Any) -> Any:
-        # event_name: before-send.<service id>.<operation>
-        _event, service, operation = event_name.split(".", 2)
+        # event_name: before-send.<service id>.<operation>; plans name services as boto3 does.
+        _event, service_id, operation = event_name.split(".", 2)
+        service = _CLIENT_NAMES.get(service_id, service_id)
         kind = self.draw(service)
         if kind is None:
             return None
