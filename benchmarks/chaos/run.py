@@ -336,6 +336,7 @@ class ChaosRun:
                 "lambda_environments_killed": saboteur.counts["lambda_kills"],
                 "standalone_consumers_killed": saboteur.counts["consumer_kills"],
                 "duplicates_sent": saboteur.counts["duplicates"],
+                "sabotage_actions_failed": saboteur.counts["sabotage_errors"],
                 "injected_faults_lambda": sum(injected.values()),
                 "injected_faults_standalone": sum(injected_standalone.values()),
                 "injected_faults_by_service": dict(injected + injected_standalone),

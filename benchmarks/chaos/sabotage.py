@@ -111,7 +111,12 @@ class Saboteur:
     def _run(self) -> None:
         actions = (self.kill_lambda_environment, self.kill_standalone_consumer, self.duplicate)
         while not self._stop.wait(self.rng.expovariate(1 / self.mean_pause)):
-            self.rng.choice(actions)()
+            action = self.rng.choice(actions)
+            try:
+                action()
+            except Exception as error:  # one failed action must not end the faults
+                self.counts["sabotage_errors"] += 1
+                print(f"  sabotage {action.__name__} failed: {error}", flush=True)
 
     @staticmethod
     def _pick(pids: list[int], rng: random.Random) -> int | None:
