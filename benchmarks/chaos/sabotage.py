@@ -85,7 +85,8 @@ class Saboteur:
         queue_url: str,
         bucket: str,
         accepted: Callable[[], list[tuple[str, str]]],
-        mean_pause: float,
+        kill_pause: float,
+        duplicate_pause: float,
     ) -> None:
         self.rng = rng
         self.worker_function = worker_function
@@ -93,7 +94,8 @@ class Saboteur:
         self.queue_url = queue_url
         self.bucket = bucket
         self.accepted = accepted
-        self.mean_pause = mean_pause
+        # Mean seconds between two kills (of either kind) / two duplicate messages.
+        self.kill_pause, self.duplicate_pause = kill_pause, duplicate_pause
         self.counts: Counter[str] = Counter()
         self.duplicated: Counter[str] = Counter()  # task id -> copies sent
         self._sqs = aws.client("sqs")
@@ -109,14 +111,24 @@ class Saboteur:
         self._thread.join()
 
     def _run(self) -> None:
-        actions = (self.kill_lambda_environment, self.kill_standalone_consumer, self.duplicate)
-        while not self._stop.wait(self.rng.expovariate(1 / self.mean_pause)):
-            action = self.rng.choice(actions)
-            try:
-                action()
-            except Exception as error:  # one failed action must not end the faults
-                self.counts["sabotage_errors"] += 1
-                print(f"  sabotage {action.__name__} failed: {error}", flush=True)
+        tick = 0.25
+        kills = (self.kill_lambda_environment, self.kill_standalone_consumer)
+        while not self._stop.wait(tick):
+            # Two independent streams of random moments (Poisson, drawn per tick).
+            actions = []
+            if self.rng.random() < tick / self.kill_pause:
+                actions.append(self.rng.choice(kills))
+            if self.rng.random() < tick / self.duplicate_pause:
+                actions.append(self.duplicate)
+            for action in actions:
+                self._act(action)
+
+    def _act(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as error:  # one failed action must not end the faults
+            self.counts["sabotage_errors"] += 1
+            print(f"  sabotage {action.__name__} failed: {error}", flush=True)
 
     @staticmethod
     def _pick(pids: list[int], rng: random.Random) -> int | None:

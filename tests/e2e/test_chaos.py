@@ -26,7 +26,13 @@ def test_a_hundred_uploads_under_faults_keep_every_invariant(
     # Given the Lambda worker and a standalone worker consuming one queue, both failing a share
     # of their AWS calls, while environments and consumers are killed and messages copied
     settings = ChaosSettings(
-        stack_name=E2E_STACK, uploads=UPLOADS, seed=12, mean_fault_pause=2.0, log_dir=tmp_path
+        stack_name=E2E_STACK,
+        uploads=UPLOADS,
+        seed=12,
+        kill_pause=10.0,
+        duplicate_pause=2.0,
+        bound_seconds=300.0,
+        log_dir=tmp_path,
     )
     # When 100 good and hostile files arrive through the API, presigned POSTs and S3 puts
     result = ChaosRun(outputs, settings).run()

@@ -151,6 +151,7 @@ def test_late_unannounced_stray_and_in_flight_are_each_caught() -> None:
             [late, succeeded(1), stray],
             [event(0)],
             queue_depths={"TasksQueue": 2},
+            deadline=SUBMITTED + 300,
         )
     )
     prefixes = ("late: run-0", "unannounced: run-1", "task t7", "left in flight")
