@@ -55,8 +55,8 @@ class ChaosSettings:
     bound_seconds: float = 600.0
     # For the run: the worker function's timeout (its claim's lease), the task queue's
     # visibility timeout (when a killed attempt's message comes back), the standalone worker's.
-    worker_timeout: int = 30
-    queue_visibility: int = 45
+    worker_timeout: int = 60
+    queue_visibility: int = 90
     standalone_visibility: int = 20
     log_dir: Path = field(default_factory=lambda: Path(".local/chaos"))
 
@@ -235,7 +235,9 @@ class ChaosRun:
             {
                 "WORKER_VISIBILITY_SECONDS": str(self.settings.standalone_visibility),
                 "WORKER_STATUS_LOG_SECONDS": "0",
-                "WORKER_WAIT_SECONDS": "2",
+                # A consumer that has not polled within its long poll plus this is replaced as
+                # hung; a loaded machine needs longer than the default to start one.
+                "WORKER_HEALTH_MARGIN_SECONDS": "60",
             }
         )
         log_dir = self.settings.log_dir / self.prefix
