@@ -55,14 +55,15 @@ def test_timeout_is_enforced_and_the_environment_replaced(
     aws: AwsClientFactory, create_function: FunctionFactory
 ) -> None:
     lambda_client = aws("lambda")
-    name = create_function(timeout=1)
+    # (3 s, not 1: a loaded machine must not time out the echo invocations as well)
+    name = create_function(timeout=3)
     _, before = invoke(lambda_client, name, {"action": "echo"})
 
-    response, body = invoke(lambda_client, name, {"action": "sleep", "seconds": 5})
+    response, body = invoke(lambda_client, name, {"action": "sleep", "seconds": 10})
 
     assert response["FunctionError"] == "Unhandled"
-    assert "Task timed out after 1.00 seconds" in body["errorMessage"]
-    assert "Task timed out after 1.00 seconds" in tail_logs(response)
+    assert "Task timed out after 3.00 seconds" in body["errorMessage"]
+    assert "Task timed out after 3.00 seconds" in tail_logs(response)
     # The next invocation runs in a fresh runtime process
     _, after = invoke(lambda_client, name, {"action": "echo"})
     assert after["pid"] != before["pid"]
