@@ -31,7 +31,7 @@ from sheetflow.logic.parsing import ParseLimits, parse_workbook
 from sheetflow.logic.task import FINISHED_STATUSES, upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from sheetflow.logic.validation import ValidationLimits, validate_workbook_file
-from stackctl import aws, paths, samples, stack
+from stackctl import api_keys, aws, paths, samples, stack
 from stackctl.stack import StackOutputs
 
 REQUEST_LOG = re.compile(r"localstack\.request\.aws\s*: AWS (\w+)\.(\w+) =>")
@@ -55,6 +55,8 @@ class Pipeline:
         self.s3 = aws.client("s3")
         self.dynamodb = aws.client("dynamodb")
         self.http = requests.Session()
+        # The API wants a key: SHEETFLOW_API_KEY or the stack's default one.
+        self.http.headers[api_keys.API_KEY_HEADER] = api_keys.api_key(outputs)
 
     def upload_via_api(self, data: bytes) -> str:
         response = self.http.post(

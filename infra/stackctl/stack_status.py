@@ -21,7 +21,7 @@ def stack_lines() -> list[str]:
 def task_lines(task_id: str) -> list[str]:
     """The task's details, read through the API (which adds a download URL for results)."""
     outputs = stack.outputs()
-    task = ApiClient(outputs.api_base_url).task(task_id)
+    task = ApiClient.for_stack(outputs).task(task_id)
     if task is None:
         raise UserFacingError(
             f"No task {task_id} in stack {stack.stack_name()!r}.",

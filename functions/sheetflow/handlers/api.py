@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig, PipelineWatchConfig
 from sheetflow.dal.canary_runs import CanaryRuns
+from sheetflow.handlers import access
 from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
@@ -44,6 +45,7 @@ _STATUS_BY_CODE: dict[str, HTTPStatus] = {
     ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     "UPLOAD_NOT_EXPECTED": HTTPStatus.CONFLICT,
+    "API_KEY_REQUIRED": HTTPStatus.FORBIDDEN,
 }
 
 
@@ -82,6 +84,8 @@ app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
 app.include_router(dashboard_routes.router)
+# Every keyed route learns its caller first (handlers/access.py).
+app.use(middlewares=[access.identify])
 
 
 def _header(name: str) -> str | None:
@@ -165,6 +169,7 @@ def upload() -> Response[Any]:
         config,
         dependencies.tasks,
         datetime.now(UTC),
+        owner=access.caller(app).owner,
         run_at=run_at,
         outputs=_outputs(),
         **_notifications(),
@@ -216,6 +221,7 @@ def presign() -> Response[Any]:
         config,
         dependencies.tasks,
         datetime.now(UTC),
+        owner=access.caller(app).owner,
         run_at=_requested_run_at(document),
         outputs=_outputs(document),
         **_notifications(document),
@@ -258,7 +264,12 @@ def start_multipart() -> Response[Any]:
     filename = document.get("filename")
     requested = filename if isinstance(filename, str) else _requested_filename()
     started = uploads.start_multipart_upload(
-        requested, size, config, dependencies.tasks, datetime.now(UTC)
+        requested,
+        size,
+        config,
+        dependencies.tasks,
+        datetime.now(UTC),
+        owner=access.caller(app).owner,
     )
     task = started.task
     logger.set_correlation_id(task.task_id)
@@ -305,6 +316,7 @@ def complete_multipart(task_id: str) -> Response[Any]:
         config=dependencies.config,
         tasks=dependencies.tasks,
         now=datetime.now(UTC),
+        caller=access.caller(app),
     )
     logger.info("Multipart upload completed", extra={"parts": len(parts), "key": task.key})
     return Response(
@@ -332,7 +344,7 @@ def _check_task_id(task_id: str) -> None:
 @tracer.capture_method
 def get_task(task_id: str) -> dict[str, Any]:
     _check_task_id(task_id)
-    view = queries.get_task(task_id, dependencies.config, dependencies.tasks)
+    view = queries.get_task(task_id, dependencies.config, dependencies.tasks, access.caller(app))
     if view is None:
         raise RequestRejectedError(
             "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
@@ -345,7 +357,7 @@ def get_task(task_id: str) -> dict[str, Any]:
 def cancel_task(task_id: str) -> Response[Any]:
     _check_task_id(task_id)
     result = cancelling.cancel_task(
-        task_id, dependencies.config, dependencies.tasks, datetime.now(UTC)
+        task_id, dependencies.config, dependencies.tasks, datetime.now(UTC), access.caller(app)
     )
     logger.info("Cancel accepted", extra={"immediate": result.immediate})
     # 200: cancelled now; 202: the worker stops at the next sheet boundary.
@@ -364,10 +376,12 @@ def list_tasks() -> dict[str, Any]:
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
     if parse_order(event.get_query_string_value("order")) == ORDER_NEWEST:
-        newest = dashboard.newest_tasks(status, limit, token, dependencies.tasks)
+        newest = dashboard.newest_tasks(
+            status, limit, token, dependencies.tasks, access.caller(app)
+        )
         return {"items": newest.items, "next": newest.next_token}
     cursor = decode_token(token, status) if token else first_cursor(status)
-    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
+    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks, access.caller(app))
     return {"items": listing.items, "next": listing.next_token}
 
 
