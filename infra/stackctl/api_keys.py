@@ -100,9 +100,8 @@ def client_key(outputs: StackOutputs, name: str) -> ApiKey:
     try:
         found = [
             item
-            for page in client.get_paginator("get_api_keys").paginate(
-                nameQuery=full_name, includeValues=True
-            )
+            # No nameQuery: LocalStack's filter fails on keys without a name (SAM's default key).
+            for page in client.get_paginator("get_api_keys").paginate(includeValues=True)
             for item in page.get("items", [])
             if item.get("name") == full_name
         ]

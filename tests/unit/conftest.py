@@ -80,6 +80,7 @@ def load_event(name: str) -> dict[str, Any]:
 def _rebuild_handlers() -> None:
     """Every handler reads the environment of the current test again, with fresh clients."""
     from sheetflow.handlers import (
+        access,
         api,
         canary,
         cleanup,
@@ -104,6 +105,8 @@ def _rebuild_handlers() -> None:
     ):
         module.dependencies.rebuild()
     api.pipeline_dependencies.rebuild()
+    access.dependencies.rebuild()
+    access.buckets.cache_clear()
 
 
 def create_table(name: str) -> None:
@@ -226,6 +229,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "CANARY_ENABLED": "true",
             "CANARY_DEADLINE_SECONDS": "120",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            # The API's per-key throttle out of the way; tests/unit/test_throttling.py sets its own.
+            "API_BURST_LIMIT": "100000",
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)

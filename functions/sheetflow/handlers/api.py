@@ -28,6 +28,7 @@ from sheetflow.logic.multipart import completed_parts, declared_size
 from sheetflow.logic.notifications import check_callback_url, check_email
 from sheetflow.logic.recent import ORDER_NEWEST, parse_order
 from sheetflow.logic.task import is_valid_task_id
+from sheetflow.logic.throttling import ThrottledError
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
@@ -64,6 +65,12 @@ def _rejected(exc: RequestRejectedError) -> Response[Any]:
     return _error_response(status, exc.code, exc.message, exc.details)
 
 
+def _throttled(exc: ThrottledError) -> Response[Any]:
+    response = _error_response(HTTPStatus.TOO_MANY_REQUESTS, exc.code, exc.message, exc.details)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _dependency_down(exc: TransientError) -> Response[Any]:
     logger.warning("A dependency failed", extra={"reason": exc.message})
     return _error_response(
@@ -81,6 +88,7 @@ def _no_route(_: Exception) -> Response[Any]:
 
 # Registered as plain calls: the resolver's decorators are untyped.
 app.exception_handler(RequestRejectedError)(_rejected)
+app.exception_handler(ThrottledError)(_throttled)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
 app.include_router(dashboard_routes.router)
