@@ -41,12 +41,13 @@ def default_key(outputs: StackOutputs) -> ApiKey:
             "The deployed stack has no ApiKeyId output: it predates API keys.",
             "Deploy it again with `make deploy`.",
         )
-    return _read_key(key_id)
+    return key_by_id(key_id)
 
 
 # A key's value never changes: one lookup per process and key.
 @cache
-def _read_key(key_id: str) -> ApiKey:
+def key_by_id(key_id: str) -> ApiKey:
+    """The key with that id, value included (the operator's view: AWS credentials)."""
     try:
         key = _apigateway().get_api_key(apiKey=key_id, includeValue=True)
     except (ClientError, BotoCoreError) as error:
