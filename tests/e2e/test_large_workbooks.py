@@ -60,9 +60,15 @@ def presigned_multipart(api: Api, path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def worker_timeout(aws: AwsClientFactory, function: str, seconds: int) -> Iterator[None]:
-    """The worker's timeout raised for one test (as `WorkerTimeout` would set it), then restored."""
-    client = aws("lambda")
+def worker_timeout(aws: AwsClientFactory, outputs: StackOutputs, seconds: int) -> Iterator[None]:
+    """The worker's timeout raised for one test (as `WorkerTimeout` would set it), then restored.
+
+    The restore waits until the queue holds nothing in flight: a task is SUCCEEDED before its
+    invocation returns, and LocalStack stops a function's environments mid-invocation when its
+    configuration changes (AWS lets them finish), which would leave the message undeleted until
+    its visibility timeout ran out.
+    """
+    client, function = aws("lambda"), outputs["WorkerFunctionName"]
     original = client.get_function_configuration(FunctionName=function)["Timeout"]
 
     def set_timeout(value: int) -> None:
@@ -79,6 +85,7 @@ def worker_timeout(aws: AwsClientFactory, function: str, seconds: int) -> Iterat
     set_timeout(seconds)
     try:
         yield
+        wait_queue_drained(aws("sqs"), outputs["QueueUrl"], timeout=120)
     finally:
         set_timeout(original)
 
@@ -165,7 +172,9 @@ def test_a_direct_put_over_the_limit_fails_too_large_after_one_attempt(
     path = tmp_path / "over.xlsx"
     padded_workbook(path, 1_500_000)
     with function_settings.overridden(
-        outputs["WorkerFunctionName"], {"MAX_UPLOAD_BYTES": str(MIB)}
+        outputs["WorkerFunctionName"],
+        {"MAX_UPLOAD_BYTES": str(MIB)},
+        settle=(aws("sqs"), outputs["QueueUrl"]),
     ):
         # Given a worker whose S3 limit is 1 MiB and a 1.5 MB workbook put straight in
         task_id = uuid.uuid4().hex
@@ -215,12 +224,14 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
 
 
 def test_a_workbook_that_cannot_be_parsed_before_the_timeout_fails_at_once(
-    api: Api, outputs: StackOutputs, function_settings: FunctionSettings
+    api: Api, aws: AwsClientFactory, outputs: StackOutputs, function_settings: FunctionSettings
 ) -> None:
     # Given a worker measured (by configuration) at 1 kB/s of sheet XML, and 2,000 order rows
     # (about 0.5 MB of sheet XML: over 500 s, far beyond the worker's 120 s timeout)
     with function_settings.overridden(
-        outputs["WorkerFunctionName"], {"PARSE_BYTES_PER_SECOND": "1000"}
+        outputs["WorkerFunctionName"],
+        {"PARSE_BYTES_PER_SECOND": "1000"},
+        settle=(aws("sqs"), outputs["QueueUrl"]),
     ):
         response = api.upload(samples.orders_workbook(2000), filename="slow.xlsx")
         assert response.status_code == 202, response.text
@@ -241,8 +252,8 @@ def test_a_million_row_workbook_uploaded_in_presigned_parts_succeeds_with_its_st
     # Given a 1M-row x 10-column workbook (about 55 MB) and the statistics computed writing it
     path, expected = cached_large_workbook(MILLION)
     worker = outputs["WorkerFunctionName"]
-    # The worker gets Lambda's longest timeout: parsing takes minutes at openpyxl's speed
-    with worker_timeout(aws, worker, 900):
+    # The worker gets Lambda's longest timeout, so a slow machine cannot fail it for time
+    with worker_timeout(aws, outputs, 900):
         # When it is uploaded in presigned parts
         started_at = time.monotonic()
         started = presigned_multipart(api, path)

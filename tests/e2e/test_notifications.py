@@ -91,7 +91,9 @@ def test_a_webhook_is_delivered_signed_once_after_two_failures(
     secret = aws("secretsmanager").get_secret_value(SecretId=outputs["WebhookSecretArn"])
     # Retries a second apart instead of ten (the backoff's base is a setting)
     with function_settings.overridden(
-        outputs["WebhookFunctionName"], {"WEBHOOK_RETRY_BASE_SECONDS": "1"}
+        outputs["WebhookFunctionName"],
+        {"WEBHOOK_RETRY_BASE_SECONDS": "1"},
+        settle=(aws("sqs"), outputs["WebhookQueueUrl"]),
     ):
         task_id = upload_with(api, callback_url=receiver.url)
         api.wait_finished(task_id)

@@ -54,6 +54,7 @@ def test_a_transient_fault_is_retried_with_growing_delays_then_succeeds(
             "RESULTS_BUCKET": results_bucket,
             "RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
         },
+        settle=(aws("sqs"), outputs["QueueUrl"]),
     ):
         # Given the results bucket is missing, the first attempts fail transiently
         task_id = api.upload(samples.orders_workbook(10), filename="late.xlsx").json()["task_id"]
@@ -116,6 +117,7 @@ def test_a_persistent_fault_dead_letters_alarms_and_redrive_recovers(
             "RESULTS_BUCKET": f"never-created-{uuid.uuid4().hex[:8]}",
             "RETRY_BASE_SECONDS": "1",
         },
+        settle=(aws("sqs"), outputs["QueueUrl"]),
     ):
         # Given every attempt fails, the task ends FAILED once its retries are exhausted
         task_id = api.upload(samples.orders_workbook(10), filename="doomed.xlsx").json()["task_id"]

@@ -130,7 +130,17 @@ class FunctionSettings:
         )
 
     @contextmanager
-    def overridden(self, name: str, changes: dict[str, str]) -> Iterator[None]:
+    def overridden(
+        self, name: str, changes: dict[str, str], *, settle: tuple[Any, str] | None = None
+    ) -> Iterator[None]:
+        """The function runs with `changes` inside the block.
+
+        `settle` (an SQS client and the URL of the queue the function consumes) makes the
+        restore wait until that queue holds nothing in flight: LocalStack stops a function's
+        environments mid-invocation when its configuration changes (AWS lets them finish), so a
+        restore right after a task is marked finished would leave its message undeleted until
+        the visibility timeout ran out, and the work of the next test would wait behind it.
+        """
         original = self._lambda.get_function_configuration(FunctionName=name)["Environment"][
             "Variables"
         ]
@@ -140,6 +150,8 @@ class FunctionSettings:
         self._wait_updated(name)
         try:
             yield
+            if settle is not None:
+                wait_queue_drained(*settle, timeout=120)
         finally:
             self._lambda.update_function_configuration(
                 FunctionName=name, Environment={"Variables": original}
