@@ -254,6 +254,13 @@ def test_demo_runs_the_whole_flow(run_cli: CliRunner, on_cli_stack: StackOutputs
         f"{on_cli_stack.api_base_url}/tasks", headers={"x-api-key": demo_key.value}, timeout=30
     )
     assert listed.status_code == 200, listed.text
+    # And `sheetflow status <id>`, which the demo suggests, reads a demo task although the
+    # command's own key is the stack's default one: it asks as the task's owner
+    demo_task = re.search(r"details   sheetflow status ([0-9a-f]{32})", result.out)
+    assert demo_task, result.out
+    details = run_cli("status", demo_task.group(1))
+    assert details.code == 0, details.err
+    assert f"Task {demo_task.group(1)}: SUCCEEDED" in details.out
 
 
 def test_dashboard_prints_its_address_and_opens_nothing_without_a_display(
