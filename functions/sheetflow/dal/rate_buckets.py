@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 _PREFIX = "ratelimit#"
 _KEEP_SECONDS = 2 * 24 * 3600
-# Concurrent requests of one client that lost the race read again; a few rounds settle it.
-_TRIES = 5
+# Concurrent requests of one client that lost the race read again (a page makes five at once).
+_TRIES = 10
 
 
 class RateBuckets:
