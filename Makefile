@@ -9,7 +9,7 @@ CLI       := $(VENV)/sheetflow
 SECURITY  := .local/venvs/security/bin
 
 .PHONY: help install up down status deploy dev demo dashboard test test-unit test-browser screenshot \
-	lint docs bench bench-worker bench-reader bench-large worker clean
+	lint docs bench bench-worker bench-reader bench-large chaos worker clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ bench-reader: install ## the workbook reader against openpyxl and python-calamin
 
 bench-large: install ## validation and parse speed on a large workbook (sets PARSE_BYTES_PER_SECOND)
 	@$(PYTHON) -m benchmarks.large_workbooks
+
+chaos: up ## N uploads (default 1000) under kills, duplicates and AWS faults; invariants checked (RESTART=1: LocalStack too)
+	@$(PYTHON) -m benchmarks.chaos --uploads $(or $(N),1000) $(if $(filter 1,$(RESTART)),--restart)
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
 	@rm -rf .local/localstack .aws-sam

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sheetflow.logic.budget import TimeBudget
+from sheetflow.logic.faults import FaultPlan, FaultPlanError, parse_fault_plan
 from sheetflow.logic.throttling import RateLimits
 from sheetflow.logic.timers import SQS_MAX_DELAY_SECONDS, TimerLimits
 from sheetflow.logic.uploads import MAX_API_UPLOAD_BYTES
@@ -72,6 +73,18 @@ def flag_setting(env: Mapping[str, str], name: str, default: bool = False) -> bo
     return raw == "true"
 
 
+def fault_plan(env: Mapping[str, str]) -> FaultPlan | None:
+    try:
+        return parse_fault_plan(
+            env.get("SHEETFLOW_FAULTS", ""), env.get("SHEETFLOW_FAULTS_SEED", "")
+        )
+    except FaultPlanError as error:
+        raise ConfigError(
+            f"environment variable SHEETFLOW_FAULTS (or SHEETFLOW_FAULTS_SEED): {error}; "
+            "unset it to inject no faults"
+        ) from None
+
+
 def timer_limits(env: Mapping[str, str]) -> TimerLimits:
     return TimerLimits(
         retention_hours=integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
@@ -105,6 +118,8 @@ class StackConfig:
     # Where result documents go: RESULTS_BUCKET, or the uploads bucket when unset.
     results_bucket: str
     retention_hours: int
+    # Injected AWS faults (SHEETFLOW_FAULTS, for chaos runs only): None, the default, is none.
+    faults: FaultPlan | None = field(default=None, kw_only=True)
 
     @staticmethod
     def fields_from_env(env: Mapping[str, str]) -> dict[str, Any]:
@@ -114,6 +129,7 @@ class StackConfig:
             "bucket_name": bucket,
             "results_bucket": env.get("RESULTS_BUCKET", "").strip() or bucket,
             "retention_hours": integer_setting(env, "RETENTION_HOURS", 168, minimum=1),
+            "faults": fault_plan(env),
         }
 
 

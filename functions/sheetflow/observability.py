@@ -10,6 +10,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from sheetflow.dal.faults import InjectedFault
 from sheetflow.usecases.processing import Outcome, OutcomeKind
 
 logger = Logger()
@@ -31,6 +32,20 @@ def log_outcomes(outcomes: list[Outcome], **context: object) -> None:
                 **context,
             },
         )
+
+
+def log_injected_fault(fault: InjectedFault) -> None:
+    """One line per AWS fault injected by SHEETFLOW_FAULTS (chaos runs count them)."""
+    logger.warning(
+        "AWS fault injected",
+        extra={
+            "injected_fault": {
+                "service": fault.service,
+                "operation": fault.operation,
+                "kind": str(fault.kind),
+            }
+        },
+    )
 
 
 def record_metrics(metrics: Metrics, outcomes: list[Outcome]) -> None:

@@ -35,12 +35,16 @@ class Api:
     api_key: str | None = None
     # The key's id: the owner of the tasks this client creates, the folder of its objects.
     key_id: str | None = None
+    # Sent with every request, through `http` and by the contract tests
+    # (tests/e2e/test_contract_fuzz.py): the API key is one of them.
+    headers: dict[str, str] = field(default_factory=dict)
     http: requests.Session = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.http = requests.Session()
         if self.api_key:
-            self.http.headers[API_KEY_HEADER] = self.api_key
+            self.headers.setdefault(API_KEY_HEADER, self.api_key)
+        self.http = requests.Session()
+        self.http.headers.update(self.headers)
 
     @classmethod
     def for_stack(cls, outputs: StackOutputs, client: str | None = None) -> Api:

@@ -16,7 +16,7 @@ import pytest
 from sheetflow.config import WorkerConfig
 from sheetflow.dal.tasks import TaskRepository, task_to_item
 from sheetflow.logic.budget import TimeBudget, check_time_budget
-from sheetflow.logic.errors import ErrorCode, PermanentError
+from sheetflow.logic.errors import ErrorCode, PermanentError, TransientError
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.parsing import ParseLimits, WorkbookStats, parse_workbook
 from sheetflow.logic.summary import result_document, task_summary
@@ -27,7 +27,7 @@ from sheetflow.logic.validation import (
     ValidationLimits,
     validate_workbook_file,
 )
-from sheetflow.usecases.processing import OutcomeKind, process_message
+from sheetflow.usecases.processing import OutcomeKind, RetryLaterError, process_message
 from tests.support.large_workbook import write_large_workbook
 
 from .conftest import Kit, Stack
@@ -114,6 +114,17 @@ def test_a_parse_that_fits_the_time_left_passes_and_one_that_does_not_fails_with
     assert "165 s" in refused.value.message and "WorkerTimeout" in refused.value.message
 
 
+def test_a_parse_that_fits_a_fresh_invocation_but_not_the_time_left_is_retried() -> None:
+    budget = TimeBudget(xml_bytes_per_second=2_000_000, margin_seconds=10)
+    # 100 MB is 50 s: 20 s are left of this invocation, a fresh one has 120 s
+    with pytest.raises(TransientError) as retried:
+        check_time_budget(facts_with(100_000_000), 20, budget, whole_seconds=120)
+    assert retried.value.code == ErrorCode.OUT_OF_TIME
+    # A fresh invocation of 55 s would not do either: refused for good
+    with pytest.raises(PermanentError):
+        check_time_budget(facts_with(100_000_000), 20, budget, whole_seconds=55)
+
+
 def worker_config(stack: Stack, bytes_per_second: int) -> WorkerConfig:
     return WorkerConfig.from_env(
         {
@@ -149,6 +160,32 @@ def test_a_workbook_that_cannot_finish_before_the_deadline_fails_at_once(
     assert stored is not None and stored.status is TaskStatus.FAILED and stored.attempts == 1
     listed = boto3.client("s3").list_objects_v2(Bucket=stack.bucket, Prefix="results/")
     assert listed.get("KeyCount") == 0
+
+
+def test_a_workbook_late_in_a_batch_is_retried_not_refused(
+    stack: Stack, kit: Kit, tmp_path: Path
+) -> None:
+    # Given a workbook whose parse is estimated at 20 s
+    data = kit.workbook(rows=200)
+    (tmp_path / "book.xlsx").write_bytes(data)
+    xml_bytes = validate_workbook_file(tmp_path / "book.xlsx", ValidationLimits()).cell_xml_bytes
+    task = kit.store_task(stack, data, created=NOW)
+    body = task_message(task.task_id, task.bucket, task.key)
+    # When it comes with 5 s left of a 60 s invocation (earlier records used the rest)
+    with pytest.raises(RetryLaterError):
+        process_message(
+            body,
+            1,
+            worker_config(stack, max(1, xml_bytes // 20)),
+            TaskRepository(stack.table),
+            lease_seconds=60,
+            deadline=time.monotonic() + 5,
+        )
+    # Then the attempt ends as a retry for a fresh invocation; the task is not failed
+    stored = TaskRepository(stack.table).get(task.task_id)
+    assert stored is not None and stored.status is not TaskStatus.FAILED
+    assert stored.last_error is not None and stored.last_error.code == ErrorCode.OUT_OF_TIME
+    assert (stored.timeline[-1]["event"], stored.timeline[-1]["code"]) == ("retry", "OUT_OF_TIME")
 
 
 def test_without_a_deadline_there_is_no_time_budget(stack: Stack, kit: Kit) -> None:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from sheetflow.dal import faults
+from sheetflow.logic.faults import FaultPlan
+
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBServiceResource
@@ -32,42 +35,44 @@ _CONFIG = Config(
 
 @cache
 def s3_client() -> S3Client:
-    return boto3.client("s3", config=_CONFIG)
+    return faults.instrument(boto3.client("s3", config=_CONFIG))
 
 
 @cache
 def sqs_client() -> SQSClient:
-    return boto3.client("sqs", config=_CONFIG)
+    return faults.instrument(boto3.client("sqs", config=_CONFIG))
 
 
 @cache
 def cloudwatch_client() -> CloudWatchClient:
-    return boto3.client("cloudwatch", config=_CONFIG)
+    return faults.instrument(boto3.client("cloudwatch", config=_CONFIG))
 
 
 @cache
 def dynamodb_resource() -> DynamoDBServiceResource:
-    return boto3.resource("dynamodb", config=_CONFIG)
+    resource = boto3.resource("dynamodb", config=_CONFIG)
+    faults.instrument(resource.meta.client)
+    return resource
 
 
 @cache
 def events_client() -> EventBridgeClient:
-    return boto3.client("events", config=_CONFIG)
+    return faults.instrument(boto3.client("events", config=_CONFIG))
 
 
 @cache
 def ses_client() -> SESClient:
-    return boto3.client("ses", config=_CONFIG)
+    return faults.instrument(boto3.client("ses", config=_CONFIG))
 
 
 @cache
 def secrets_client() -> SecretsManagerClient:
-    return boto3.client("secretsmanager", config=_CONFIG)
+    return faults.instrument(boto3.client("secretsmanager", config=_CONFIG))
 
 
 @cache
 def lambda_client() -> LambdaClient:
-    return boto3.client("lambda", config=_CONFIG)
+    return faults.instrument(boto3.client("lambda", config=_CONFIG))
 
 
 def reset_clients() -> None:
@@ -80,3 +85,14 @@ def reset_clients() -> None:
     secrets_client.cache_clear()
     cloudwatch_client.cache_clear()
     lambda_client.cache_clear()
+
+
+def enable_faults(
+    plan: FaultPlan | None, listener: faults.FaultListener | None = None
+) -> faults.FaultInjector | None:
+    """Injects the plan's AWS faults into every client from now on (None: none), for chaos runs."""
+    if plan is None and faults.active() is None:
+        return None  # the usual case: nothing to switch off, keep the clients
+    injector = faults.enable(plan, listener)
+    reset_clients()
+    return injector

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import ApiConfig, PipelineWatchConfig
 from sheetflow.dal.canary_runs import CanaryRuns
+from sheetflow.dal.idempotency_keys import IdempotencyKeys
 from sheetflow.handlers import access
 from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic import idempotency, links, openapi, request_checks
 from sheetflow.logic.errors import ErrorCode, RequestRejectedError, TransientError
 from sheetflow.logic.export import parse_outputs
 from sheetflow.logic.listing import (
@@ -32,7 +36,15 @@ from sheetflow.logic.throttling import ThrottledError
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
-from sheetflow.usecases import cancelling, dashboard, health, pipeline_health, queries, uploads
+from sheetflow.usecases import (
+    cancelling,
+    dashboard,
+    health,
+    idempotent,
+    pipeline_health,
+    queries,
+    uploads,
+)
 
 app = APIGatewayRestResolver()
 dependencies = HandlerDependencies(ApiConfig.from_env)
@@ -47,6 +59,8 @@ _STATUS_BY_CODE: dict[str, HTTPStatus] = {
     "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     "UPLOAD_NOT_EXPECTED": HTTPStatus.CONFLICT,
     "API_KEY_REQUIRED": HTTPStatus.FORBIDDEN,
+    "IDEMPOTENCY_IN_PROGRESS": HTTPStatus.CONFLICT,
+    "IDEMPOTENCY_KEY_REUSED": HTTPStatus.UNPROCESSABLE_ENTITY,
 }
 
 
@@ -81,9 +95,90 @@ def _dependency_down(exc: TransientError) -> Response[Any]:
 
 
 def _no_route(_: Exception) -> Response[Any]:
-    path = app.current_event.path
-    method = app.current_event.http_method
+    event = app.current_event
+    path, method = event.path, event.http_method
+    allowed = openapi.methods_for(event.resource or path)
+    if allowed:
+        # The template routes every method of a known path here (the `any` events), so a
+        # wrong method gets this JSON answer on AWS and LocalStack alike.
+        response = _error_response(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            f"{method} is not supported on {path}: use {' or '.join(allowed)}.",
+            {"method": method},
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
     return _error_response(HTTPStatus.NOT_FOUND, "ROUTE_NOT_FOUND", f"No route {method} {path}.")
+
+
+def _check_contract(
+    resolver: APIGatewayRestResolver, next_middleware: NextMiddleware
+) -> Response[Any]:
+    """Query parameters and JSON bodies checked against the OpenAPI document before a route
+    runs (logic/openapi.py): nothing unknown is ignored silently."""
+    event = resolver.current_event
+    operation = openapi.operation_for(event.http_method, event.resource or event.path)
+    if operation is not None:
+        request_checks.check_query(
+            (event.query_string_parameters or {}).keys(),
+            (parameter["name"] for parameter in operation.query),
+            event.http_method,
+            event.path,
+        )
+        if operation.body is not None and event.body:
+            try:
+                document = event.json_body
+            except ValueError:
+                document = _NOT_JSON
+            if document is _NOT_JSON:
+                raise RequestRejectedError(
+                    "INVALID_JSON", "The body is not valid JSON: send a JSON object."
+                )
+            request_checks.check_body(document, operation.body, operation.example)
+    return next_middleware(resolver)
+
+
+_NOT_JSON = object()
+
+
+def _idempotent(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """With an Idempotency-Key header, a retry of the same request gets the first answer and
+    creates nothing; the same key with another request is 422 (usecases/idempotent.py)."""
+    raw_key = _header(idempotency.HEADER)
+    if raw_key is None:
+        return next_middleware(resolver)
+    event = resolver.current_event
+    fingerprint = idempotency.fingerprint(
+        event.http_method,
+        event.resource or event.path,
+        event.query_string_parameters,
+        event.headers,
+        event.body,
+    )
+    client = event.request_context.identity.api_key_id
+    record_key = idempotency.record_key(idempotency.check_key(raw_key), client)
+
+    def serve() -> idempotency.StoredAnswer:
+        response = next_middleware(resolver)
+        body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        headers = {name: str(value) for name, value in (response.headers or {}).items()}
+        return idempotency.StoredAnswer(int(response.status_code), body, headers)
+
+    answer, replayed = idempotent.serve_once(
+        IdempotencyKeys(dependencies.config.table_name),
+        record_key,
+        fingerprint,
+        datetime.now(UTC),
+        serve,
+    )
+    logger.info("Idempotent request", extra={"replayed": replayed})
+    return Response(
+        status_code=answer.status,
+        content_type=content_types.APPLICATION_JSON,
+        headers={**answer.headers, "Idempotent-Replayed": "true" if replayed else "false"},
+        body=answer.body,
+    )
 
 
 # Registered as plain calls: the resolver's decorators are untyped.
@@ -91,6 +186,7 @@ app.exception_handler(RequestRejectedError)(_rejected)
 app.exception_handler(ThrottledError)(_throttled)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
+app.use([_check_contract])
 app.include_router(dashboard_routes.router)
 # Every keyed route learns its caller first (handlers/access.py).
 app.use(middlewares=[access.identify])
@@ -153,13 +249,24 @@ def _status_url(task_id: str) -> str:
 
 
 def _stage_url(path: str) -> str:
-    context = app.current_event.request_context
-    if context.domain_name and context.stage:
-        return f"https://{context.domain_name}/{context.stage}{path}"
-    return path
+    """A link on the address the client used (logic/links.py has the rule)."""
+    return links.base_url(_request_address()) + path
 
 
-@app.post("/uploads")
+def _request_address() -> links.RequestAddress:
+    event = app.current_event
+    context = event.request_context
+    return links.RequestAddress(
+        domain_name=context.domain_name or _header("Host"),
+        api_id=context.api_id,
+        stage=context.stage,
+        context_path=context.path,
+        route_path=event.path,
+        forwarded_proto=_header("X-Forwarded-Proto"),
+    )
+
+
+@app.post("/uploads", middlewares=[_idempotent])
 @tracer.capture_method
 def upload() -> Response[Any]:
     event = app.current_event
@@ -199,25 +306,19 @@ def upload() -> Response[Any]:
     )
 
 
-def _json_document(example: str) -> dict[str, Any]:
-    """The request body as a JSON object ({} when there is none); 400 INVALID_JSON otherwise."""
+def _json_document() -> dict[str, Any]:
+    """The request body's JSON object ({} when there is none), already checked against the
+    operation's schema by _check_contract."""
     if not app.current_event.body:
         return {}
-    try:
-        document = app.current_event.json_body
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise RequestRejectedError(
-            "INVALID_JSON", f"The body must be a JSON object like {example}."
-        )
+    document: dict[str, Any] = app.current_event.json_body
     return document
 
 
-@app.post("/uploads/presign")
+@app.post("/uploads/presign", middlewares=[_idempotent])
 @tracer.capture_method
 def presign() -> Response[Any]:
-    document = _json_document('{"filename": "book.xlsx", "size": 123456}')
+    document = _json_document()
     requested = _requested_filename()
     if requested is None and isinstance(document.get("filename"), str):
         requested = document["filename"]
@@ -266,7 +367,7 @@ def presign() -> Response[Any]:
 @app.post("/uploads/multipart")
 @tracer.capture_method
 def start_multipart() -> Response[Any]:
-    document = _json_document('{"filename": "book.xlsx", "size": 52428800}')
+    document = _json_document()
     config = dependencies.config
     size = declared_size(document, config.max_upload_bytes)
     filename = document.get("filename")
@@ -315,7 +416,7 @@ def complete_multipart(task_id: str) -> Response[Any]:
             "INVALID_TASK_ID", f"{task_id!r} is not a task id (32 lowercase hex characters)."
         )
     logger.set_correlation_id(task_id)
-    document = _json_document('{"upload_id": "...", "parts": [{"part_number": 1, "etag": "..."}]}')
+    document = _json_document()
     upload_id, parts = completed_parts(document)
     task = uploads.complete_multipart_upload(
         task_id,
@@ -391,6 +492,12 @@ def list_tasks() -> dict[str, Any]:
     cursor = decode_token(token, status) if token else first_cursor(status)
     listing = queries.list_tasks(cursor, status, limit, dependencies.tasks, access.caller(app))
     return {"items": listing.items, "next": listing.next_token}
+
+
+@app.get("/openapi.json")
+def get_openapi() -> dict[str, Any]:
+    # Public, like /health: the contract is no secret; its server is the address used.
+    return openapi.document(links.base_url(_request_address()))
 
 
 @app.get("/health")

@@ -10,8 +10,9 @@ import os
 from collections.abc import Callable, Mapping
 
 from sheetflow.config import StackConfig
-from sheetflow.dal.clients import reset_clients
+from sheetflow.dal.clients import enable_faults, reset_clients
 from sheetflow.dal.tasks import TaskRepository
+from sheetflow.observability import log_injected_fault
 
 
 class HandlerDependencies[ConfigT: StackConfig]:
@@ -24,6 +25,7 @@ class HandlerDependencies[ConfigT: StackConfig]:
     def config(self) -> ConfigT:
         if self._config is None:
             self._config = self._parse(os.environ)
+            enable_faults(self._config.faults, log_injected_fault)
         return self._config
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sheetflow.logic.errors import ErrorCode, PermanentError
+from sheetflow.logic.errors import ErrorCode, PermanentError, TransientError
 from sheetflow.logic.validation import ArchiveFacts
 
 MB = 1_000_000
@@ -31,17 +31,34 @@ def parse_seconds(facts: ArchiveFacts, budget: TimeBudget) -> float:
     return facts.cell_xml_bytes / budget.xml_bytes_per_second
 
 
-def check_time_budget(facts: ArchiveFacts, seconds_left: float, budget: TimeBudget) -> None:
-    """PermanentError TOO_BIG_FOR_TIMEOUT when the parse would not end in the time left."""
+def check_time_budget(
+    facts: ArchiveFacts,
+    seconds_left: float,
+    budget: TimeBudget,
+    whole_seconds: float | None = None,
+) -> None:
+    """PermanentError TOO_BIG_FOR_TIMEOUT when the parse would not end in the time left.
+
+    With `whole_seconds` (the time a fresh invocation has): a file that would fit a fresh
+    invocation, late in a batch whose earlier records used up the time, is a TransientError
+    (OUT_OF_TIME, retried) rather than refused for good.
+    """
     needed = parse_seconds(facts, budget)
     available = seconds_left - budget.margin_seconds
-    if needed > available:
-        raise PermanentError(
-            ErrorCode.TOO_BIG_FOR_TIMEOUT,
-            f"Parsing this workbook would take about {needed:.0f} s "
-            f"({facts.cell_xml_bytes / MB:.0f} MB of sheet XML at "
-            f"{budget.xml_bytes_per_second / MB:.1f} MB/s) but the worker has "
-            f"{max(available, 0):.0f} s left before its timeout. Raise the WorkerTimeout "
-            "parameter (at most 900 s), split the workbook, or process it with the standalone "
-            "worker, which has no time limit.",
+    if needed <= available:
+        return
+    if whole_seconds is not None and needed <= whole_seconds - budget.margin_seconds:
+        raise TransientError(
+            f"about {needed:.0f} s of parsing needed but only {max(available, 0):.0f} s left in "
+            "this invocation; retried in a fresh one",
+            ErrorCode.OUT_OF_TIME,
         )
+    raise PermanentError(
+        ErrorCode.TOO_BIG_FOR_TIMEOUT,
+        f"Parsing this workbook would take about {needed:.0f} s "
+        f"({facts.cell_xml_bytes / MB:.0f} MB of sheet XML at "
+        f"{budget.xml_bytes_per_second / MB:.1f} MB/s) but the worker has "
+        f"{max(available, 0):.0f} s left before its timeout. Raise the WorkerTimeout "
+        "parameter (at most 900 s), split the workbook, or process it with the standalone "
+        "worker, which has no time limit.",
+    )

@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     TOO_BIG_FOR_TIMEOUT = "TOO_BIG_FOR_TIMEOUT"
     # Problems with the worker's own dependencies: transient, retried with backoff.
     DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+    # What is left of this invocation is too short for the file, a fresh one would do: retried.
+    OUT_OF_TIME = "OUT_OF_TIME"
     # Set by the dead-letter function when retries ran out.
     RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
     # Set by the watchdog: a presigned upload whose URL expired before any file arrived.

@@ -320,8 +320,9 @@ def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
             task,
             config,
             delivery.deadline,
-            _CancelProbe(task, tasks),
-            _ProgressReporter(task, tasks, now),
+            invocation_seconds=delivery.lease_seconds,
+            cancelled=_CancelProbe(task, tasks),
+            progress=_ProgressReporter(task, tasks, now),
         )
     except StopRequestedError as exc:
         return _stop_cancelled(task, delivery, started, str(exc))
@@ -475,6 +476,8 @@ def _process_workbook(
     task: Task,
     config: WorkerConfig,
     deadline: float | None,
+    *,
+    invocation_seconds: float,
     cancelled: _CancelProbe,
     progress: _ProgressReporter,
 ) -> _Processed:
@@ -494,7 +497,10 @@ def _process_workbook(
             )
             facts = validate_workbook_file(path, config.validation)
             if deadline is not None:
-                check_time_budget(facts, deadline - time.monotonic(), config.time_budget)
+                # The lease is what a whole invocation has: a file that fits one is retried.
+                check_time_budget(
+                    facts, deadline - time.monotonic(), config.time_budget, invocation_seconds
+                )
             stats = parse_workbook(path, ParseLimits(), cancelled, progress)
     except ObjectMissingError as exc:
         raise PermanentError(

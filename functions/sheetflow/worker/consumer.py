@@ -33,10 +33,11 @@ from aws_lambda_powertools import Metrics
 
 from sheetflow.config import StandaloneConfig
 from sheetflow.dal import queues
+from sheetflow.dal.clients import enable_faults
 from sheetflow.dal.queues import ReceivedMessage
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
-from sheetflow.observability import log_outcomes, logger, record_metrics
+from sheetflow.observability import log_injected_fault, log_outcomes, logger, record_metrics
 from sheetflow.usecases.processing import (
     Outcome,
     OutcomeKind,
@@ -198,6 +199,8 @@ def consumer_main(
     stop = StopRequest(supervisor_request, supervisor_pid)
     stop.install_signal_handlers()
     logger.append_keys(consumer=slot)
+    # A spawned process starts with no fault plan of its own: chaos runs set SHEETFLOW_FAULTS.
+    enable_faults(config.worker.faults, log_injected_fault)
     Consumer(config, board, slot, stop).run()
 
 
