@@ -13,6 +13,7 @@ from typing import Any
 
 from sheetflow.logic.budget import TimeBudget
 from sheetflow.logic.faults import FaultPlan, FaultPlanError, parse_fault_plan
+from sheetflow.logic.throttling import RateLimits
 from sheetflow.logic.timers import SQS_MAX_DELAY_SECONDS, TimerLimits
 from sheetflow.logic.uploads import MAX_API_UPLOAD_BYTES
 from sheetflow.logic.validation import ValidationLimits
@@ -93,6 +94,21 @@ def timer_limits(env: Mapping[str, str]) -> TimerLimits:
     )
 
 
+DEFAULT_RATE_LIMITS = RateLimits(rate_per_second=10, burst=20, daily_quota=100_000)
+
+
+def rate_limits(env: Mapping[str, str]) -> RateLimits:
+    """API_RATE_LIMIT (requests per second), API_BURST_LIMIT and API_DAILY_QUOTA per API key."""
+    default = DEFAULT_RATE_LIMITS
+    return RateLimits(
+        rate_per_second=integer_setting(
+            env, "API_RATE_LIMIT", int(default.rate_per_second), minimum=1
+        ),
+        burst=integer_setting(env, "API_BURST_LIMIT", default.burst, minimum=1),
+        daily_quota=integer_setting(env, "API_DAILY_QUOTA", default.daily_quota, minimum=1),
+    )
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """The resources every function works with."""
@@ -133,6 +149,8 @@ class ApiConfig(StackConfig):
     allow_loopback_callbacks: bool
     # The stack's alarms whose states the dashboard shows (ALARM_NAMES, comma-separated).
     alarm_names: tuple[str, ...] = ()
+    # Per API key: the usage plan's throttle and quota, enforced by the function itself.
+    rate_limits: RateLimits = DEFAULT_RATE_LIMITS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiConfig:
@@ -164,6 +182,7 @@ class ApiConfig(StackConfig):
             alarm_names=tuple(
                 name.strip() for name in env.get("ALARM_NAMES", "").split(",") if name.strip()
             ),
+            rate_limits=rate_limits(env),
         )
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from stackctl import api_keys
 from stackctl.errors import UserFacingError
+from stackctl.stack import StackOutputs
 
 REQUEST_TIMEOUT_SECONDS = 30.0
 
@@ -66,8 +68,21 @@ def http_request(
 
 
 class ApiClient:
-    def __init__(self, base_url: str) -> None:
+    """The API at `base_url`; every request carries `api_key` (header x-api-key) when given.
+    `key_id` is that key's id: the owner of the tasks it creates and the folder of its files."""
+
+    def __init__(
+        self, base_url: str, api_key: str | None = None, key_id: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.key_id = key_id
+
+    @classmethod
+    def for_stack(cls, outputs: StackOutputs) -> ApiClient:
+        """The stack's API with the key from SHEETFLOW_API_KEY or the stack's default key."""
+        key = api_keys.current_key(outputs)
+        return cls(outputs.api_base_url, key.value, key.key_id)
 
     def url(self, path: str, query: dict[str, str] | None = None) -> str:
         suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
@@ -82,7 +97,10 @@ class ApiClient:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> ApiResponse:
-        return http_request(method, self.url(path, query), body, headers)
+        sent = dict(headers or {})
+        if self.api_key:
+            sent[api_keys.API_KEY_HEADER] = self.api_key
+        return http_request(method, self.url(path, query), body, sent)
 
     def upload(self, data: bytes, filename: str) -> dict[str, Any]:
         """POST /uploads: the workbook as the body, its name as a query parameter."""
@@ -166,6 +184,12 @@ def post_presigned(presigned: dict[str, Any], data: bytes, filename: str) -> Non
 
 def _accepted(response: ApiResponse, what: str) -> dict[str, Any]:
     document = response.json()
+    if response.status == 403:
+        raise UserFacingError(
+            f"{what} failed: HTTP 403, the API refused the API key ({response.error_text()}).",
+            f"Set {api_keys.API_KEY_ENV} to a key of the stack's usage plan, or unset it to use "
+            "the stack's default key.",
+        )
     if not response.ok or not isinstance(document, dict):
         raise UserFacingError(
             f"{what} failed: HTTP {response.status}, {response.error_text()}",

@@ -75,12 +75,13 @@ def submit_file(path: Path, route: UploadRoute, outputs: StackOutputs) -> Submit
     check_route_takes(path, size, route)
     if route is UploadRoute.API:
         return submit(path.read_bytes(), path.name, route, outputs)
-    api = ApiClient(outputs.api_base_url)
+    api = ApiClient.for_stack(outputs)
     progress = TransferProgress(f"Uploading {path.name}", size)
     try:
         if route is UploadRoute.S3:
             task_id = uuid.uuid4().hex
-            key = upload_key(task_id, path.name)
+            # Under the key's own folder: the task is then that client's (docs/security.md).
+            key = upload_key(task_id, path.name, api.key_id)
             large_uploads.upload_file_to_bucket(
                 aws.client("s3"), path, outputs["BucketName"], key, progress
             )
@@ -97,23 +98,33 @@ def submit_file(path: Path, route: UploadRoute, outputs: StackOutputs) -> Submit
 
 
 def submit(
-    data: bytes, filename: str, route: UploadRoute, outputs: StackOutputs
+    data: bytes,
+    filename: str,
+    route: UploadRoute,
+    outputs: StackOutputs,
+    api: ApiClient | None = None,
 ) -> SubmittedUpload:
+    """Upload `data` by `route`, as the client `api` (default: the stack's API with the key
+    from SHEETFLOW_API_KEY or the stack's default key)."""
+    api = api or ApiClient.for_stack(outputs)
     if route is UploadRoute.API:
-        accepted = ApiClient(outputs.api_base_url).upload(data, filename)
+        accepted = api.upload(data, filename)
         return SubmittedUpload(str(accepted["task_id"]), route, filename)
     if route is UploadRoute.PRESIGN:
-        presigned = ApiClient(outputs.api_base_url).presign(filename, len(data))
+        presigned = api.presign(filename, len(data))
         post_presigned(presigned, data, filename)
         return SubmittedUpload(str(presigned["task_id"]), route, filename, str(presigned["key"]))
-    return put_into_bucket(data, filename, outputs)
+    return put_into_bucket(data, filename, outputs, api.key_id)
 
 
-def put_into_bucket(data: bytes, filename: str, outputs: StackOutputs) -> SubmittedUpload:
+def put_into_bucket(
+    data: bytes, filename: str, outputs: StackOutputs, owner: str | None = None
+) -> SubmittedUpload:
     """A file dropped straight into the bucket. The worker takes the task id from a key shaped
-    `uploads/<32 hex>/<name>`, so choosing that id here is what lets us follow the task."""
+    `uploads/[<owner>/]<32 hex>/<name>`, so choosing that id here is what lets us follow the
+    task; under `owner`'s folder the task is that client's, so its key can read it."""
     task_id = uuid.uuid4().hex
-    key = upload_key(task_id, filename)
+    key = upload_key(task_id, filename, owner)
     aws.client("s3").put_object(
         Bucket=outputs["BucketName"], Key=key, Body=data, ContentType=XLSX_MEDIA_TYPE
     )

@@ -45,7 +45,7 @@ def outputs(localstack_endpoint: str) -> StackOutputs:
 
 @pytest.fixture(scope="session")
 def api(outputs: StackOutputs) -> Api:
-    return Api(outputs.api_base_url)
+    return Api.for_stack(outputs)
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +54,9 @@ def function_settings(aws: Any) -> FunctionSettings:
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(outputs: StackOutputs) -> str:
-    return f"{outputs.api_base_url}/dashboard"
+def dashboard_url(outputs: StackOutputs, api: Api) -> str:
+    """The page as `sheetflow dashboard` prints it: the API key in the URL fragment."""
+    return f"{outputs.api_base_url}/dashboard#key={api.api_key}"
 
 
 @pytest.fixture(scope="session")

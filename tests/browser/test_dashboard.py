@@ -108,9 +108,16 @@ def test_the_demo_tasks_are_shown_with_their_outcomes(
     printed = capsys.readouterr().out
     task_ids = re.findall(r"-> task ([0-9a-f]{32})", printed)
     assert len(task_ids) == 3, printed
-    # When the dashboard opens at the address the demo printed last
-    assert printed.strip().splitlines()[-1].strip() == dashboard.url
+    # When the dashboard opens at the address the demo printed last: the page, with the demo
+    # client's key in the URL fragment
+    printed_url = printed.strip().splitlines()[-1].strip()
+    page_url, _, fragment = printed_url.partition("#key=")
+    assert page_url == dashboard.url.partition("#")[0] and fragment
+    dashboard.url = printed_url
     page = dashboard.open().page
+    # Then the key moved from the address bar into the tab's storage
+    assert "#key=" not in page.url
+    assert page.evaluate("sessionStorage.getItem('sheetflow.apiKey')") == fragment
     # Then it lists the three tasks with their outcomes
     for task_id, outcome in zip(task_ids, ["SUCCEEDED", "SUCCEEDED", "FAILED"], strict=True):
         row = page.locator(f'#task-rows tr[data-task-id="{task_id}"]')

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from stackctl import aws, paths, samples
+from stackctl import api_keys, aws, paths, samples
 from stackctl.stack import StackOutputs
 from tests.support.aws import AwsClientFactory
 from tests.support.bus_tap import tapped
@@ -243,10 +243,24 @@ def test_demo_runs_the_whole_flow(run_cli: CliRunner, on_cli_stack: StackOutputs
     assert "make down" in result.out
     # And it ends with the dashboard's address, where the stack serves the page
     last_line = result.out.strip().splitlines()[-1].strip()
-    assert last_line == f"{on_cli_stack.api_base_url}/dashboard"
+    demo_key = api_keys.client_key(on_cli_stack, "demo")
+    assert last_line == f"{on_cli_stack.api_base_url}/dashboard#key={demo_key.value}"
     page = requests.get(last_line, timeout=30)
     assert page.status_code == 200
     assert "<title>sheetflow dashboard</title>" in page.text
+    # And the key it prints for the demo client opens the API (the fragment never reaches it)
+    assert f"export SHEETFLOW_API_KEY={demo_key.value}" in result.out
+    listed = requests.get(
+        f"{on_cli_stack.api_base_url}/tasks", headers={"x-api-key": demo_key.value}, timeout=30
+    )
+    assert listed.status_code == 200, listed.text
+    # And `sheetflow status <id>`, which the demo suggests, reads a demo task although the
+    # command's own key is the stack's default one: it asks as the task's owner
+    demo_task = re.search(r"details   sheetflow status ([0-9a-f]{32})", result.out)
+    assert demo_task, result.out
+    details = run_cli("status", demo_task.group(1))
+    assert details.code == 0, details.err
+    assert f"Task {demo_task.group(1)}: SUCCEEDED" in details.out
 
 
 def test_dashboard_prints_its_address_and_opens_nothing_without_a_display(
@@ -254,7 +268,9 @@ def test_dashboard_prints_its_address_and_opens_nothing_without_a_display(
 ) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("SHEETFLOW_API_KEY", raising=False)
     result = run_cli("dashboard")
     assert result.code == 0, result.err
-    assert result.out.strip() == f"{on_cli_stack.api_base_url}/dashboard"
+    key = api_keys.default_key(on_cli_stack).value
+    assert result.out.strip() == f"{on_cli_stack.api_base_url}/dashboard#key={key}"
     assert "Opened" not in result.err

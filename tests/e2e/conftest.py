@@ -22,7 +22,7 @@ def outputs(localstack_endpoint: str) -> StackOutputs:
 
 @pytest.fixture(scope="session")
 def api(outputs: StackOutputs) -> Api:
-    return Api(outputs.api_base_url)
+    return Api.for_stack(outputs)
 
 
 @pytest.fixture(scope="session")

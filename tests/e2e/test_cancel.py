@@ -47,7 +47,7 @@ def many_sheets(sheets: int, rows: int, *, slow: bool = False) -> bytes:
 
 
 def cancel(api: Api, task_id: str) -> requests.Response:
-    return requests.delete(f"{api.base_url}/tasks/{task_id}", timeout=30)
+    return api.http.delete(f"{api.base_url}/tasks/{task_id}", timeout=30)
 
 
 def test_a_presigned_task_cancelled_before_its_upload_is_never_processed(

@@ -25,11 +25,22 @@ pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
 _LOCALSTACK_DOMAIN = ".localhost.localstack.cloud"
 
 
+# The test client's headers (its API key) for requests to the API, not to S3's presigned URLs.
+_API_HEADERS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _api_key(api: Api) -> None:
+    _API_HEADERS.update(api.headers)
+
+
 def follow(method: str, url: str, **kwargs: Any) -> requests.Response:
     """A request to a URL the API returned, exactly as returned (host form: to 127.0.0.1 with the
-    URL's own Host header, as DNS would resolve it)."""
+    URL's own Host header, as DNS would resolve it); the API key goes to the API's URLs."""
     parts = urlsplit(url)
     headers = dict(kwargs.pop("headers", {}))
+    if "execute-api" in url:
+        headers = {**_API_HEADERS, **headers}
     hostname = parts.hostname or ""
     if hostname.endswith(_LOCALSTACK_DOMAIN):
         headers["Host"] = parts.netloc
@@ -135,14 +146,14 @@ def test_the_document_is_served_with_its_own_address_as_server(base_url: str) ->
 
 
 def test_a_wrong_method_is_405_json_through_api_gateway(api: Api) -> None:
-    response = requests.put(f"{api.base_url}/uploads", data=b"x", timeout=30)
+    response = api.http.put(f"{api.base_url}/uploads", data=b"x", timeout=30)
     assert response.status_code == 405, response.text
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
     assert response.headers["Allow"] == "POST"
 
 
 def test_an_unknown_query_parameter_is_400_json(api: Api) -> None:
-    response = requests.get(f"{api.base_url}/tasks", params={"statuss": "QUEUED"}, timeout=30)
+    response = api.http.get(f"{api.base_url}/tasks", params={"statuss": "QUEUED"}, timeout=30)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["parameter"] == "statuss"
 
@@ -155,7 +166,7 @@ def test_a_retried_upload_with_its_idempotency_key_creates_nothing_new(
     data = samples.orders_workbook(5)
 
     def send(filename: str) -> requests.Response:
-        return requests.post(
+        return api.http.post(
             f"{api.base_url}/uploads",
             params={"filename": filename},
             data=data,

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -78,7 +77,7 @@ class Contract:
 @pytest.fixture(scope="module")
 def contract(api: Api) -> Contract:
     """The document as the deployed API serves it (its server: the address it was fetched at)."""
-    response = requests.get(f"{api.base_url}/openapi.json", headers=api.headers, timeout=60)
+    response = api.http.get(f"{api.base_url}/openapi.json", headers=api.headers, timeout=60)
     assert response.status_code == 200, response.text
     document = response.json()
     schema = schemathesis.openapi.from_dict(document)

@@ -7,8 +7,6 @@ import datetime as dt
 import io
 from typing import Any
 
-import requests
-
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE as XLSX
 from stackctl import samples
 from stackctl.stack import StackOutputs
@@ -22,7 +20,7 @@ def test_outputs_csv_writes_the_rows_the_test_wrote(
 ) -> None:
     # Given a workbook of known rows, uploaded with outputs=csv
     rows = samples.order_rows(25, seed=5)
-    response = requests.post(
+    response = api.http.post(
         f"{api.base_url}/uploads",
         params={"filename": "export.xlsx", "outputs": "csv"},
         data=samples.workbook_bytes(rows),

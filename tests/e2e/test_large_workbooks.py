@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import requests
 
-from sheetflow.logic.task import upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import large_uploads, samples
 from stackctl.api_client import ApiClient
@@ -52,7 +51,7 @@ def outcomes_logged(lines: list[str], task_id: str) -> list[dict[str, Any]]:
 
 def presigned_multipart(api: Api, path: Path) -> dict[str, Any]:
     """Upload through POST /uploads/multipart, the part URLs and the completion route."""
-    client = ApiClient(api.base_url)
+    client = ApiClient(api.base_url, api.api_key)
     started = client.start_multipart(path.name, path.stat().st_size)
     large_uploads.put_parts(
         client, started, path, TransferProgress(path.name, path.stat().st_size, io.StringIO())
@@ -119,7 +118,7 @@ def test_a_presigned_post_over_the_s3_limit_is_refused_by_s3(
         presigned = api.presign("over.xlsx")
         assert presigned["max_bytes"] == MIB
         # A declared size over the limit is refused before anything is signed
-        declared = requests.post(
+        declared = api.http.post(
             f"{api.base_url}/uploads/presign",
             json={"filename": "over.xlsx", "size": MIB + 1},
             timeout=30,
@@ -181,7 +180,7 @@ def test_a_direct_put_over_the_limit_fails_too_large_after_one_attempt(
         task_id = uuid.uuid4().hex
         aws("s3").put_object(
             Bucket=outputs["BucketName"],
-            Key=upload_key(task_id, "over.xlsx"),
+            Key=api.upload_key(task_id, "over.xlsx"),
             Body=path.read_bytes(),
         )
         # Then its task fails with TOO_LARGE on the first attempt, naming the limit
@@ -201,7 +200,7 @@ def test_a_30_mb_workbook_uploaded_with_multipart_into_the_bucket_is_processed_o
     path = tmp_path / "thirty.xlsx"
     padded_workbook(path, 30_000_000)
     task_id = uuid.uuid4().hex
-    key = upload_key(task_id, "thirty.xlsx")
+    key = api.upload_key(task_id, "thirty.xlsx")
     s3 = aws("s3")
     s3.upload_file(str(path), outputs["BucketName"], key, Config=large_uploads.TRANSFER_CONFIG)
     head = s3.head_object(Bucket=outputs["BucketName"], Key=key)

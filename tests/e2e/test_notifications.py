@@ -22,7 +22,7 @@ from tests.support.waiting import wait_until
 
 
 def upload_with(api: Api, **query: str) -> str:
-    response = requests.post(
+    response = api.http.post(
         f"{api.base_url}/uploads",
         params={"filename": "notified.xlsx", **query},
         data=samples.orders_workbook(8),

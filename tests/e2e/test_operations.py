@@ -23,8 +23,10 @@ pytestmark = [pytest.mark.localstack, pytest.mark.e2e]
 EVENTS = paths.project_root() / "events"
 
 
-def store_task_with_objects(aws: AwsClientFactory, outputs: StackOutputs, age: timedelta) -> str:
-    """A SUCCEEDED task created `age` ago, with its upload and result objects."""
+def store_task_with_objects(
+    aws: AwsClientFactory, outputs: StackOutputs, age: timedelta, owner: str | None
+) -> str:
+    """A SUCCEEDED task of `owner` created `age` ago, with its upload and result objects."""
     task_id = uuid.uuid4().hex
     bucket = outputs["BucketName"]
     upload = upload_key(task_id, "old.xlsx")
@@ -36,6 +38,7 @@ def store_task_with_objects(aws: AwsClientFactory, outputs: StackOutputs, age: t
         filename="old.xlsx",
         now=datetime.now(UTC) - age,
         ttl=timedelta(days=30),
+        owner=owner,
     )
     item = task_to_item(task) | {"result_key": result_key(task_id)}
     serializer = TypeSerializer()
@@ -62,8 +65,8 @@ def test_cleanup_removes_expired_tasks_and_their_files_and_keeps_fresh_ones(
     api: Api, aws: AwsClientFactory, outputs: StackOutputs
 ) -> None:
     # Given a task older than the retention (168 h by default) and a fresh one
-    expired = store_task_with_objects(aws, outputs, age=timedelta(days=8))
-    fresh = store_task_with_objects(aws, outputs, age=timedelta(hours=1))
+    expired = store_task_with_objects(aws, outputs, timedelta(days=8), api.key_id)
+    fresh = store_task_with_objects(aws, outputs, timedelta(hours=1), api.key_id)
     assert len(objects_of(aws, outputs["BucketName"], expired)) == 2
     # (their uploads' notifications are consumed first, so none arrives after the cleanup)
     wait_queue_drained(aws("sqs"), outputs["QueueUrl"])

@@ -12,8 +12,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-import requests
-
 from stackctl import samples
 from stackctl.lambda_invoke import invoke
 from stackctl.stack import StackOutputs
@@ -29,7 +27,7 @@ def lateness(task: dict[str, Any]) -> float:
 
 
 def schedule(api: Api, delay_seconds: int) -> dict[str, Any]:
-    response = requests.post(
+    response = api.http.post(
         f"{api.base_url}/uploads",
         params={"filename": "timed.xlsx", "delay_seconds": str(delay_seconds)},
         data=samples.orders_workbook(10),
@@ -95,5 +93,5 @@ def test_a_timer_beyond_the_direct_limit_goes_through_the_sweep(
 
 def test_a_scheduled_task_is_cancelled_at_once(api: Api) -> None:
     task_id = schedule(api, 600)["task_id"]
-    response = requests.delete(f"{api.base_url}/tasks/{task_id}", timeout=30)
+    response = api.http.delete(f"{api.base_url}/tasks/{task_id}", timeout=30)
     assert response.status_code == 200 and response.json()["status"] == "CANCELLED"

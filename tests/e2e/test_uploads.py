@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import requests
 
-from sheetflow.logic.task import upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import samples
 from stackctl.stack import StackOutputs
@@ -96,7 +95,7 @@ def test_a_file_put_straight_into_the_bucket_gets_a_task(
 ) -> None:
     # Given no task exists yet: the S3 upload trigger alone must create and process it
     task_id = uuid.uuid4().hex
-    key = upload_key(task_id, "dropped in bucket.xlsx")
+    key = api.upload_key(task_id, "dropped in bucket.xlsx")
     aws("s3").put_object(Bucket=outputs["BucketName"], Key=key, Body=samples.orders_workbook(40))
     task = api.wait_finished(task_id)
     assert task["status"] == "SUCCEEDED", task
@@ -115,7 +114,7 @@ def test_every_broken_file_fails_once_with_its_code(
             assert api.upload(data).status_code == 400
             task_id = uuid.uuid4().hex
             aws("s3").put_object(
-                Bucket=outputs["BucketName"], Key=upload_key(task_id, "empty.xlsx"), Body=b""
+                Bucket=outputs["BucketName"], Key=api.upload_key(task_id, "empty.xlsx"), Body=b""
             )
         else:
             response = api.upload(data, filename=f"{kind}.xlsx")

@@ -13,8 +13,11 @@ from typing import Any
 
 import requests
 
-from sheetflow.logic.task import FINISHED_STATUSES
+from sheetflow.logic.task import FINISHED_STATUSES, upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
+from stackctl import api_keys
+from stackctl.api_keys import API_KEY_HEADER
+from stackctl.stack import StackOutputs
 from tests.support.waiting import wait_until
 
 E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
@@ -22,17 +25,50 @@ E2E_STACK = os.environ.get("SHEETFLOW_E2E_STACK", "sheetflow-e2e")
 
 @dataclass
 class Api:
-    """HTTP calls to the deployed REST API, through LocalStack's offline invoke path."""
+    """HTTP calls to the deployed REST API, through LocalStack's offline invoke path.
+
+    `http` is the one place the API key is sent: every call of a test through it carries the key
+    (header x-api-key); `anonymous` is the same API without one.
+    """
 
     base_url: str
-    # Sent with every contract-test request (tests/e2e/test_contract_fuzz.py): the one place to
-    # add a credential (e.g. the x-api-key header) once the API requires one.
+    api_key: str | None = None
+    # The key's id: the owner of the tasks this client creates, the folder of its objects.
+    key_id: str | None = None
+    # Sent with every request, through `http` and by the contract tests
+    # (tests/e2e/test_contract_fuzz.py): the API key is one of them.
     headers: dict[str, str] = field(default_factory=dict)
+    http: requests.Session = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.api_key:
+            self.headers.setdefault(API_KEY_HEADER, self.api_key)
+        self.http = requests.Session()
+        self.http.headers.update(self.headers)
+
+    @classmethod
+    def for_stack(cls, outputs: StackOutputs, client: str | None = None) -> Api:
+        """The stack's API as a client: the stack's default key, or the key named `client`
+        (created and bound to the usage plan on first use)."""
+        key = (
+            api_keys.default_key(outputs)
+            if client is None
+            else api_keys.client_key(outputs, client)
+        )
+        return cls(outputs.api_base_url, key.value, key.key_id)
+
+    def as_key(self, api_key: str | None) -> Api:
+        """The same API with another key value (None: no key at all)."""
+        return Api(self.base_url, api_key)
+
+    def upload_key(self, task_id: str, filename: str) -> str:
+        """Where a file put straight into the bucket becomes this client's task."""
+        return upload_key(task_id, filename, self.key_id)
 
     def upload(
         self, data: bytes, filename: str = "book.xlsx", content_type: str = XLSX_MEDIA_TYPE
     ) -> requests.Response:
-        return requests.post(
+        return self.http.post(
             f"{self.base_url}/uploads",
             params={"filename": filename},
             data=data,
@@ -41,7 +77,7 @@ class Api:
         )
 
     def presign(self, filename: str) -> dict[str, Any]:
-        response = requests.post(
+        response = self.http.post(
             f"{self.base_url}/uploads/presign", json={"filename": filename}, timeout=30
         )
         assert response.status_code == 201, response.text
@@ -49,7 +85,7 @@ class Api:
         return document
 
     def task(self, task_id: str) -> dict[str, Any] | None:
-        response = requests.get(f"{self.base_url}/tasks/{task_id}", timeout=30)
+        response = self.http.get(f"{self.base_url}/tasks/{task_id}", timeout=30)
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
@@ -57,7 +93,7 @@ class Api:
         return document
 
     def health(self) -> requests.Response:
-        return requests.get(f"{self.base_url}/health", timeout=30)
+        return self.http.get(f"{self.base_url}/health", timeout=30)
 
     def wait_finished(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:

@@ -13,6 +13,10 @@ E2E_PARAMETERS = {
     "StallThresholdSeconds": "30",
     "CanaryIntervalMinutes": "60",
     "CanaryDeadlineSeconds": "20",
+    # Per-key throttle: generous for the tests' polling (every 0.1 s, some in two threads); the
+    # throttle test narrows the function's copy of these figures for its own key.
+    "ApiRateLimit": "50",
+    "ApiBurstLimit": "100",
 }
 
 

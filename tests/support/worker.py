@@ -21,6 +21,7 @@ import openpyxl
 from sheetflow.config import ApiConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.task import Task
+from sheetflow.logic.tenancy import OPERATOR_OWNER
 from sheetflow.usecases.uploads import accept_upload
 from stackctl.template_file import load_template
 from tests.support.aws import AwsClientFactory
@@ -96,7 +97,10 @@ def delete_pipeline(aws: AwsClientFactory, pipeline: Pipeline) -> None:
 def submit(config: ApiConfig, workbook: bytes, count: int, name: str = "book.xlsx") -> list[Task]:
     """Tasks as the upload API creates them: record QUEUED, object stored, task message sent."""
     tasks = TaskRepository(config.table_name)
-    return [accept_upload(workbook, name, config, tasks, datetime.now(UTC)) for _ in range(count)]
+    return [
+        accept_upload(workbook, name, config, tasks, datetime.now(UTC), owner=OPERATOR_OWNER)
+        for _ in range(count)
+    ]
 
 
 def workbook_bytes(path: Path, rows: int) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -39,6 +40,8 @@ BUCKET = "sheetflow-uploads-123456789012-us-east-1"
 TABLE = "sheetflow-tasks"
 BUS = "sheetflow-tasks-bus"
 SAMPLE_TASK_ID = "0f8fad5bd9cb469fa16570867728950e"
+# The API key id in the sample API events (events/api-*.json but api-health.json).
+SAMPLE_API_KEY_ID = "k3ysample01"
 WORKER_FUNCTION = "sheetflow-worker"
 METRICS_NAMESPACE = "SheetflowTests"
 
@@ -77,6 +80,7 @@ def load_event(name: str) -> dict[str, Any]:
 def _rebuild_handlers() -> None:
     """Every handler reads the environment of the current test again, with fresh clients."""
     from sheetflow.handlers import (
+        access,
         api,
         canary,
         cleanup,
@@ -101,6 +105,8 @@ def _rebuild_handlers() -> None:
     ):
         module.dependencies.rebuild()
     api.pipeline_dependencies.rebuild()
+    access.dependencies.rebuild()
+    access.buckets.cache_clear()
 
 
 def create_table(name: str) -> None:
@@ -223,6 +229,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             "CANARY_ENABLED": "true",
             "CANARY_DEADLINE_SECONDS": "120",
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            # The API's per-key throttle out of the way; tests/unit/test_throttling.py sets its own.
+            "API_BURST_LIMIT": "100000",
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
@@ -289,8 +297,10 @@ class Kit:
         error: TaskError | None = None,
         last_error: TaskError | None = None,
         with_result: bool = False,
+        owner: str | None = SAMPLE_API_KEY_ID,
     ) -> Task:
-        """A task in the table, with its upload (unless `data` is None) and, if asked, a result."""
+        """A task in the table, with its upload (unless `data` is None) and, if asked, a result;
+        by default the sample API events' client owns it."""
         task_id = new_task_id()
         task = replace(
             new_task(
@@ -301,6 +311,7 @@ class Kit:
                 filename=filename,
                 now=created or datetime.now(UTC),
                 ttl=timedelta(days=30),
+                owner=owner,
             ),
             attempts=attempts,
             error=error,
@@ -322,6 +333,17 @@ class Kit:
     def published(stack: Stack) -> list[dict[str, Any]]:
         """The task events put on the bus since the last call."""
         return received_events(stack.events_queue_url)
+
+    @staticmethod
+    def as_client(event: dict[str, Any], api_key_id: str | None) -> dict[str, Any]:
+        """The API event as API Gateway passes it for the key `api_key_id` (None: no key)."""
+        changed = copy.deepcopy(event)
+        identity = changed.setdefault("requestContext", {}).setdefault("identity", {})
+        identity.pop("apiKey", None)
+        identity.pop("apiKeyId", None)
+        if api_key_id is not None:
+            identity.update(apiKey=f"value-of-{api_key_id}", apiKeyId=api_key_id)
+        return changed
 
     @staticmethod
     def event_names() -> list[str]:

@@ -3,7 +3,6 @@ last-hour figures, parked dead letters and their redrive, alarm states, the pres
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from sheetflow.handlers import api
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskError, TaskStatus, new_task
 
-from .conftest import FakeLambdaContext, Kit, Stack
+from .conftest import SAMPLE_API_KEY_ID, FakeLambdaContext, Kit, Stack
 
 
 def respond(event: dict[str, Any], context: FakeLambdaContext) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def request(
     query: dict[str, str] | None = None,
     body: str | None = None,
 ) -> dict[str, Any]:
-    event = copy.deepcopy(kit.event("api-health.json"))
+    event = kit.as_client(kit.event("api-health.json"), SAMPLE_API_KEY_ID)
     event.update(
         path=path, resource=path, httpMethod=method, queryStringParameters=query, body=body
     )
@@ -59,6 +58,7 @@ def stored(stack: Stack, status: TaskStatus, created: datetime, task_id: str) ->
         filename=f"{task_id[:4]}.xlsx",
         now=created,
         ttl=timedelta(days=1),
+        owner=SAMPLE_API_KEY_ID,
     )
     TaskRepository(stack.table).create(task)
 
@@ -161,6 +161,7 @@ def test_a_task_created_claimed_and_dead_lettered_keeps_both_events(
         filename="book.xlsx",
         now=now,
         ttl=timedelta(days=1),
+        owner=SAMPLE_API_KEY_ID,
     )
     assert tasks.create(replace(task, attempts=1))
     assert tasks.fail_unfinished(

@@ -15,7 +15,7 @@ from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import api
 from sheetflow.logic.task import TaskStatus
 
-from .conftest import FakeLambdaContext, Kit, Stack
+from .conftest import SAMPLE_API_KEY_ID, FakeLambdaContext, Kit, Stack
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -32,7 +32,7 @@ def upload_event(kit: Kit, **changes: Any) -> dict[str, Any]:
 
 
 def get_event(kit: Kit, path: str, query: dict[str, str] | None = None) -> dict[str, Any]:
-    event = copy.deepcopy(kit.event("api-health.json"))
+    event = kit.as_client(kit.event("api-health.json"), SAMPLE_API_KEY_ID)
     event.update(path=path, resource=path, queryStringParameters=query)
     event["multiValueQueryStringParameters"] = (
         {name: [value] for name, value in query.items()} if query else None
@@ -52,7 +52,8 @@ def test_upload_stores_object_creates_task_and_queues_message(
     assert body["status_url"].endswith(f"/Prod/tasks/{body['task_id']}")
     # And the task, the object and the queue message exist
     task = TaskRepository(stack.table).get(body["task_id"])
-    assert task is not None and task.key == f"received/{body['task_id']}/sales.xlsx"
+    assert task is not None
+    assert task.key == f"received/{SAMPLE_API_KEY_ID}/{body['task_id']}/sales.xlsx"
     boto3.client("s3").head_object(Bucket=stack.bucket, Key=task.key)
     messages = boto3.client("sqs").receive_message(QueueUrl=stack.queue_url)["Messages"]
     assert json.loads(messages[0]["Body"])["task_id"] == body["task_id"]
@@ -112,7 +113,7 @@ def test_presign_creates_awaiting_task_and_url(
 ) -> None:
     status, body = call(kit.event("api-presign.json"), context)
     assert status == 201
-    assert body["key"] == f"uploads/{body['task_id']}/Q1 report.xlsx"
+    assert body["key"] == f"uploads/{SAMPLE_API_KEY_ID}/{body['task_id']}/Q1 report.xlsx"
     assert body["upload_url"].startswith("https://") and "Signature" in body["upload_url"]
     task = TaskRepository(stack.table).get(body["task_id"])
     assert task is not None and task.status is TaskStatus.AWAITING_UPLOAD

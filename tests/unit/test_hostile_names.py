@@ -30,7 +30,7 @@ from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import TaskStatus, new_task_id
 from sheetflow.usecases.processing import Outcome, OutcomeKind, process_message
 
-from .conftest import FakeLambdaContext, Kit, Stack
+from .conftest import SAMPLE_API_KEY_ID, FakeLambdaContext, Kit, Stack
 
 NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -92,7 +92,7 @@ def test_api_upload_with_hostile_filename_stays_under_its_task_prefix(
     # Then the object is exactly one safe segment under the task's prefix
     task = TaskRepository(stack.table).get(task_id)
     assert task is not None
-    prefix = f"received/{task_id}/"
+    prefix = f"received/{SAMPLE_API_KEY_ID}/{task_id}/"
     assert task.key.startswith(prefix) and task.key[len(prefix) :] == stored_filename(raw)
     assert _is_clean_display(task.filename)
     listed = boto3.client("s3").list_objects_v2(Bucket=stack.bucket)["Contents"]

@@ -142,8 +142,10 @@ def test_a_retry_while_the_first_is_served_is_409(
         "POST", "/uploads/presign", event["queryStringParameters"], event["headers"], event["body"]
     )
     now = int(datetime.now(UTC).timestamp())
+    # (scoped to the event's client, the API key id API Gateway validated)
+    client = event["requestContext"]["identity"]["apiKeyId"]
     claimed = IdempotencyKeys(stack.table).claim(
-        idempotency.record_key(KEY, None), fingerprint, now, 86400, 60
+        idempotency.record_key(KEY, client), fingerprint, now, 86400, 60
     )
     assert claimed is None
     # When the retry arrives, Then it is told to come back, and nothing is created

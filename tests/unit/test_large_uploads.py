@@ -19,7 +19,7 @@ from sheetflow.logic.messages import parse_message
 from sheetflow.logic.multipart import MAX_PARTS, MIN_PART_BYTES, part_size_for, plan_parts
 from sheetflow.logic.task import TaskStatus
 
-from .conftest import FakeLambdaContext, Kit, Stack
+from .conftest import SAMPLE_API_KEY_ID, FakeLambdaContext, Kit, Stack
 
 MIB = 1024 * 1024
 
@@ -86,7 +86,8 @@ def test_presign_answers_a_post_whose_policy_caps_the_size(
     assert status == 201
     upload = body["upload"]
     assert (upload["method"], upload["file_field"]) == ("POST", "file")
-    assert upload["fields"]["key"] == body["key"] == f"uploads/{body['task_id']}/Q1 report.xlsx"
+    expected_key = f"uploads/{SAMPLE_API_KEY_ID}/{body['task_id']}/Q1 report.xlsx"
+    assert upload["fields"]["key"] == body["key"] == expected_key
     policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
     assert ["content-length-range", 1, s3_limit] in policy["conditions"]
     assert body["max_bytes"] == s3_limit

@@ -17,6 +17,7 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from sheetflow.handlers import api
 from sheetflow.logic import openapi
+from stackctl.template_file import load_template
 
 from .conftest import FakeLambdaContext, Kit, Stack
 
@@ -89,7 +90,16 @@ def test_every_route_but_health_and_the_document_needs_an_api_key() -> None:
         for method, operation in item.items()
         if operation.get("security") == []
     }
-    assert public == {("GET", "/health"), ("GET", "/openapi.json")}
+    assert public == {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/dashboard")}
+    # And exactly the routes the template serves without a key (Auth: ApiKeyRequired: false)
+    events = load_template()["Resources"]["ApiFunction"]["Properties"]["Events"]
+    keyless = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for event in events.values()
+        if event["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
+        and event["Properties"]["Method"] != "any"
+    }
+    assert keyless == public
 
 
 def test_links_name_operations_that_exist() -> None:

@@ -68,7 +68,11 @@ class TaskRepository:
         start_key: Mapping[str, str] | None = None,
         created_before: str | None = None,
         newest_first: bool = True,
+        *,
+        owner: str | None = None,
     ) -> TaskPage:
+        """One page of the status index; with `owner`, only that client's tasks (a page may then
+        hold fewer than `limit` and still have a next key)."""
         condition: Any = Key("status").eq(status.value)
         if created_before is not None:
             condition = condition & Key("created_at").lt(created_before)
@@ -78,6 +82,8 @@ class TaskRepository:
             "Limit": limit,
             "ScanIndexForward": not newest_first,
         }
+        if owner is not None:
+            arguments["FilterExpression"] = _owned_by(owner)
         if start_key:
             arguments["ExclusiveStartKey"] = dict(start_key)
         with dependency_call("Query"):
@@ -96,9 +102,11 @@ class TaskRepository:
         before: str | None = None,
         since: str | None = None,
         at: str | None = None,
+        owner: str | None = None,
     ) -> list[Task]:
         """Up to `limit` tasks in `status`, newest first: created strictly before `before`, at or
-        after `since`, or exactly `at` (each optional), following DynamoDB's pages."""
+        after `since`, or exactly `at` (each optional), following DynamoDB's pages; with
+        `owner`, only that client's."""
         condition: Any = Key("status").eq(status.value)
         if at is not None:
             condition = condition & Key("created_at").eq(at)
@@ -118,6 +126,8 @@ class TaskRepository:
                 "Limit": limit - len(found),
                 "ScanIndexForward": False,
             }
+            if owner is not None:
+                arguments["FilterExpression"] = _owned_by(owner)
             if start_key:
                 arguments["ExclusiveStartKey"] = start_key
             with dependency_call("Query"):
@@ -492,6 +502,12 @@ class TaskRepository:
         return True
 
 
+def _owned_by(owner: str) -> Any:
+    """A client's tasks. A filter on the status index: DynamoDB still reads every client's items
+    of the page; many clients with many tasks each would want an owner-keyed index instead."""
+    return Attr("owner").eq(owner)
+
+
 def _event_due(event_lease: int) -> dict[str, Any]:
     return {"event_pending": True, "event_lease": event_lease}
 
@@ -526,6 +542,7 @@ def task_to_item(task: Task) -> dict[str, Any]:
         "callback_url": task.callback_url,
         "outputs": task.outputs or None,
         "timeline": list(task.timeline) or None,
+        "owner": task.owner,
     }
     item.update({name: value for name, value in optional.items() if value is not None})
     return {name: _to_dynamo(value) for name, value in item.items()}
@@ -564,6 +581,7 @@ def task_from_item(item: Mapping[str, Any]) -> Task:
         outputs=plain.get("outputs"),
         exports=plain.get("exports"),
         timeline=tuple(plain.get("timeline") or ()),
+        owner=plain.get("owner"),
     )
 
 

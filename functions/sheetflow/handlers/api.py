@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sheetflow.config import ApiConfig, PipelineWatchConfig
 from sheetflow.dal.canary_runs import CanaryRuns
 from sheetflow.dal.idempotency_keys import IdempotencyKeys
+from sheetflow.handlers import access
 from sheetflow.handlers import dashboard as dashboard_routes
 from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic import idempotency, links, openapi, request_checks
@@ -31,6 +32,7 @@ from sheetflow.logic.multipart import completed_parts, declared_size
 from sheetflow.logic.notifications import check_callback_url, check_email
 from sheetflow.logic.recent import ORDER_NEWEST, parse_order
 from sheetflow.logic.task import is_valid_task_id
+from sheetflow.logic.throttling import ThrottledError
 from sheetflow.logic.timers import requested_run_at
 from sheetflow.logic.uploads import decode_body
 from sheetflow.observability import logger, metrics, tracer
@@ -56,6 +58,7 @@ _STATUS_BY_CODE: dict[str, HTTPStatus] = {
     ErrorCode.TOO_LARGE: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     "UNSUPPORTED_MEDIA_TYPE": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     "UPLOAD_NOT_EXPECTED": HTTPStatus.CONFLICT,
+    "API_KEY_REQUIRED": HTTPStatus.FORBIDDEN,
     "IDEMPOTENCY_IN_PROGRESS": HTTPStatus.CONFLICT,
     "IDEMPOTENCY_KEY_REUSED": HTTPStatus.UNPROCESSABLE_ENTITY,
 }
@@ -74,6 +77,12 @@ def _error_response(
 def _rejected(exc: RequestRejectedError) -> Response[Any]:
     status = _STATUS_BY_CODE.get(exc.code, HTTPStatus.BAD_REQUEST)
     return _error_response(status, exc.code, exc.message, exc.details)
+
+
+def _throttled(exc: ThrottledError) -> Response[Any]:
+    response = _error_response(HTTPStatus.TOO_MANY_REQUESTS, exc.code, exc.message, exc.details)
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _dependency_down(exc: TransientError) -> Response[Any]:
@@ -174,10 +183,13 @@ def _idempotent(resolver: APIGatewayRestResolver, next_middleware: NextMiddlewar
 
 # Registered as plain calls: the resolver's decorators are untyped.
 app.exception_handler(RequestRejectedError)(_rejected)
+app.exception_handler(ThrottledError)(_throttled)
 app.exception_handler(TransientError)(_dependency_down)
 app.not_found(_no_route)
 app.use([_check_contract])
 app.include_router(dashboard_routes.router)
+# Every keyed route learns its caller first (handlers/access.py).
+app.use(middlewares=[access.identify])
 
 
 def _header(name: str) -> str | None:
@@ -272,6 +284,7 @@ def upload() -> Response[Any]:
         config,
         dependencies.tasks,
         datetime.now(UTC),
+        owner=access.caller(app).owner,
         run_at=run_at,
         outputs=_outputs(),
         **_notifications(),
@@ -317,6 +330,7 @@ def presign() -> Response[Any]:
         config,
         dependencies.tasks,
         datetime.now(UTC),
+        owner=access.caller(app).owner,
         run_at=_requested_run_at(document),
         outputs=_outputs(document),
         **_notifications(document),
@@ -359,7 +373,12 @@ def start_multipart() -> Response[Any]:
     filename = document.get("filename")
     requested = filename if isinstance(filename, str) else _requested_filename()
     started = uploads.start_multipart_upload(
-        requested, size, config, dependencies.tasks, datetime.now(UTC)
+        requested,
+        size,
+        config,
+        dependencies.tasks,
+        datetime.now(UTC),
+        owner=access.caller(app).owner,
     )
     task = started.task
     logger.set_correlation_id(task.task_id)
@@ -406,6 +425,7 @@ def complete_multipart(task_id: str) -> Response[Any]:
         config=dependencies.config,
         tasks=dependencies.tasks,
         now=datetime.now(UTC),
+        caller=access.caller(app),
     )
     logger.info("Multipart upload completed", extra={"parts": len(parts), "key": task.key})
     return Response(
@@ -433,7 +453,7 @@ def _check_task_id(task_id: str) -> None:
 @tracer.capture_method
 def get_task(task_id: str) -> dict[str, Any]:
     _check_task_id(task_id)
-    view = queries.get_task(task_id, dependencies.config, dependencies.tasks)
+    view = queries.get_task(task_id, dependencies.config, dependencies.tasks, access.caller(app))
     if view is None:
         raise RequestRejectedError(
             "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
@@ -446,7 +466,7 @@ def get_task(task_id: str) -> dict[str, Any]:
 def cancel_task(task_id: str) -> Response[Any]:
     _check_task_id(task_id)
     result = cancelling.cancel_task(
-        task_id, dependencies.config, dependencies.tasks, datetime.now(UTC)
+        task_id, dependencies.config, dependencies.tasks, datetime.now(UTC), access.caller(app)
     )
     logger.info("Cancel accepted", extra={"immediate": result.immediate})
     # 200: cancelled now; 202: the worker stops at the next sheet boundary.
@@ -465,10 +485,12 @@ def list_tasks() -> dict[str, Any]:
     limit = parse_limit(event.get_query_string_value("limit"))
     token = event.get_query_string_value("next")
     if parse_order(event.get_query_string_value("order")) == ORDER_NEWEST:
-        newest = dashboard.newest_tasks(status, limit, token, dependencies.tasks)
+        newest = dashboard.newest_tasks(
+            status, limit, token, dependencies.tasks, access.caller(app)
+        )
         return {"items": newest.items, "next": newest.next_token}
     cursor = decode_token(token, status) if token else first_cursor(status)
-    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks)
+    listing = queries.list_tasks(cursor, status, limit, dependencies.tasks, access.caller(app))
     return {"items": listing.items, "next": listing.next_token}
 
 

@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sheetflow.config import ApiConfig
+from sheetflow.handlers import access
 from sheetflow.handlers.dependencies import HandlerDependencies
 from sheetflow.logic.errors import RequestRejectedError
 from sheetflow.observability import logger, metrics, tracer
@@ -59,13 +60,15 @@ def page() -> Response[str]:
 @router.get("/stats")
 @tracer.capture_method
 def last_hour() -> dict[str, Any]:
-    return dashboard.last_hour(dependencies.tasks, datetime.now(UTC))
+    return dashboard.last_hour(dependencies.tasks, datetime.now(UTC), access.caller(router))
 
 
 @router.get("/dead-letters")
 @tracer.capture_method
 def parked() -> dict[str, Any]:
-    return dashboard.parked_dead_letters(dependencies.config, dependencies.tasks)
+    return dashboard.parked_dead_letters(
+        dependencies.config, dependencies.tasks, access.caller(router)
+    )
 
 
 @router.post("/dead-letters/redrive")

@@ -21,9 +21,11 @@ from sheetflow.logic.task import (
     TaskStatus,
     is_valid_task_id,
     new_task,
+    owner_of_object,
     task_id_for_object,
     task_ttl,
 )
+from sheetflow.logic.tenancy import is_owner_id
 
 
 class MessageFormatError(ValueError):
@@ -58,6 +60,7 @@ class ObjectJob:
             now=now,
             ttl=task_ttl(retention_hours),
             size=self.size,
+            owner=owner_of_object(self.key),
         )
 
 
@@ -97,16 +100,20 @@ def _job_from_task_message(document: dict[str, Any]) -> ObjectJob:
 
 
 def key_in_task_prefix(key: str, task_id: str) -> bool:
-    """Whether `key` is one object directly under the task's own prefix.
+    """Whether `key` is one object directly under the task's own prefix, `<prefix><task_id>/`
+    or, for a client's task, `<prefix><owner>/<task_id>/`.
 
     The API only ever queues such keys; a task message naming anything else (another task's
     object, a `..` segment, a nested path) did not come from it and is not acted on.
     """
     for prefix in (API_UPLOAD_PREFIX, UPLOAD_PREFIX):
-        own = f"{prefix}{task_id}/"
-        if key.startswith(own):
-            name = key[len(own) :]
-            return bool(name) and "/" not in name and name not in {".", ".."}
+        if not key.startswith(prefix):
+            continue
+        rest = key[len(prefix) :].split("/")
+        if len(rest) == 3 and is_owner_id(rest[0]):
+            rest = rest[1:]
+        if len(rest) == 2 and rest[0] == task_id:
+            return bool(rest[1]) and rest[1] not in {".", ".."}
     return False
 
 

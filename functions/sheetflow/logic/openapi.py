@@ -330,7 +330,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/dashboard",
         "getDashboard",
-        "The dashboard page (HTML).",
+        "The dashboard page (HTML); the calls it makes send the key.",
         responses={
             "200": {
                 "description": "The page.",
@@ -338,6 +338,7 @@ OPERATIONS: tuple[Operation, ...] = (
             },
             **_errors(),
         },
+        public=True,
     ),
     Operation(
         "GET",

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from sheetflow.logic.errors import ErrorCode
+from sheetflow.logic.tenancy import OPERATOR_OWNER, is_owner_id
 
 TASK_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 # Objects put here (presigned PUTs, any direct upload) reach the queue via the S3 notification.
@@ -95,23 +96,45 @@ def is_valid_task_id(value: str) -> bool:
 def task_id_for_object(bucket: str, key: str, version_marker: str) -> str:
     """The task id of an object that arrived without a task.
 
-    `uploads/<task_id>/...` keeps the id chosen at presign time; any other key gets an id derived
-    from bucket, key and the event's sequencer or ETag, so duplicate notifications of one upload
-    map to one task while a later overwrite of the same key becomes a new task.
+    `uploads/<task_id>/...` and `uploads/<owner>/<task_id>/...` keep the id chosen at presign
+    time; any other key gets an id derived from bucket, key and the event's sequencer or ETag, so
+    duplicate notifications of one upload map to one task while a later overwrite of the same key
+    becomes a new task.
     """
     parts = key.split("/")
-    if len(parts) >= 3 and f"{parts[0]}/" == UPLOAD_PREFIX and is_valid_task_id(parts[1]):
-        return parts[1]
+    if len(parts) >= 3 and f"{parts[0]}/" == UPLOAD_PREFIX:
+        if is_valid_task_id(parts[1]):
+            return parts[1]
+        if len(parts) >= 4 and is_owner_id(parts[1]) and is_valid_task_id(parts[2]):
+            return parts[2]
     digest = hashlib.sha256(f"{bucket}\n{key}\n{version_marker}".encode()).hexdigest()
     return digest[:32]
 
 
-def upload_key(task_id: str, safe_filename: str) -> str:
-    return f"{UPLOAD_PREFIX}{task_id}/{safe_filename}"
+def owner_of_object(key: str) -> str:
+    """Whose an object put straight into the bucket is: the client whose prefix it is under
+    (`uploads/<owner>/...`), else the operator (logic/tenancy.py)."""
+    parts = key.split("/")
+    if (
+        len(parts) >= 3
+        and f"{parts[0]}/" == UPLOAD_PREFIX
+        and not is_valid_task_id(parts[1])
+        and is_owner_id(parts[1])
+    ):
+        return parts[1]
+    return OPERATOR_OWNER
 
 
-def api_upload_key(task_id: str, safe_filename: str) -> str:
-    return f"{API_UPLOAD_PREFIX}{task_id}/{safe_filename}"
+def upload_key(task_id: str, safe_filename: str, owner: str | None = None) -> str:
+    """`uploads/<owner>/<task_id>/<name>`; without an owner (the operator's direct puts, the
+    canary) `uploads/<task_id>/<name>`."""
+    folder = f"{owner}/" if owner and owner != OPERATOR_OWNER else ""
+    return f"{UPLOAD_PREFIX}{folder}{task_id}/{safe_filename}"
+
+
+def api_upload_key(task_id: str, safe_filename: str, owner: str | None = None) -> str:
+    folder = f"{owner}/" if owner and owner != OPERATOR_OWNER else ""
+    return f"{API_UPLOAD_PREFIX}{folder}{task_id}/{safe_filename}"
 
 
 def result_key(task_id: str) -> str:
@@ -186,6 +209,8 @@ class Task:
     exports: list[dict[str, Any]] | None = None
     # What happened to it, oldest first (see logic/timeline.py); appended to by every write.
     timeline: tuple[dict[str, Any], ...] = ()
+    # The client (API key id) whose task it is; "operator" or None (older tasks): the operator's.
+    owner: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -218,6 +243,7 @@ def new_task(
     now: datetime,
     ttl: timedelta,
     size: int | None = None,
+    owner: str | None = None,
 ) -> Task:
     stamp = isoformat(now)
     return Task(
@@ -230,6 +256,7 @@ def new_task(
         key=key,
         filename=filename,
         size=size,
+        owner=owner,
     )
 
 

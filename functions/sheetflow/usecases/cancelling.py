@@ -18,6 +18,7 @@ from sheetflow.config import ApiConfig
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import RequestRejectedError, TransientError
 from sheetflow.logic.task import WAITING_STATUSES, Task, TaskStatus, isoformat
+from sheetflow.logic.tenancy import Caller
 from sheetflow.usecases.finishing import publication_lease, publish_finish
 
 logger = Logger(child=True)
@@ -35,11 +36,12 @@ class CancelResult:
 
 
 def cancel_task(
-    task_id: str, config: ApiConfig, tasks: TaskRepository, now: datetime
+    task_id: str, config: ApiConfig, tasks: TaskRepository, now: datetime, caller: Caller
 ) -> CancelResult:
     for _ in range(_TRIES):
         task = tasks.get(task_id)
-        if task is None:
+        # Another client's task is not found, exactly like one that never existed.
+        if task is None or not caller.may_see(task.owner):
             raise RequestRejectedError(
                 "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
             )

@@ -12,6 +12,7 @@ from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic import recent, stats, timeline
 from sheetflow.logic.messages import MessageFormatError, parse_message
 from sheetflow.logic.task import FINISHED_STATUSES, TaskStatus, isoformat
+from sheetflow.logic.tenancy import Caller
 from sheetflow.usecases.queries import TaskListing, task_view
 
 STATS_MINUTES = 60
@@ -28,8 +29,14 @@ REDRIVE_WAIT_SECONDS = 20.0
 
 
 def newest_tasks(
-    status_filter: TaskStatus | None, limit: int, token: str | None, tasks: TaskRepository
+    status_filter: TaskStatus | None,
+    limit: int,
+    token: str | None,
+    tasks: TaskRepository,
+    caller: Caller,
 ) -> TaskListing:
+    """The caller's tasks, newest first across statuses."""
+    owner = caller.owner
     after = recent.decode_position(token) if token else None
     statuses = [status_filter] if status_filter else list(TaskStatus)
     # Per status, every task after the position, one more than a page (that one tells whether
@@ -38,14 +45,14 @@ def newest_tasks(
     partitions = []
     for status in statuses:
         if after is None:
-            partitions.append(tasks.newest(status, limit + 1))
+            partitions.append(tasks.newest(status, limit + 1, owner=owner))
             continue
         same_time = [
             task
-            for task in tasks.newest(status, SAME_TIME_READ_LIMIT, at=after.created_at)
+            for task in tasks.newest(status, SAME_TIME_READ_LIMIT, at=after.created_at, owner=owner)
             if task.task_id < after.task_id
         ]
-        older = tasks.newest(status, limit + 1, before=after.created_at)
+        older = tasks.newest(status, limit + 1, before=after.created_at, owner=owner)
         partitions.append(same_time + older)
     page, position = recent.merge_newest(partitions, after, limit)
     return TaskListing(
@@ -54,13 +61,14 @@ def newest_tasks(
     )
 
 
-def last_hour(tasks: TaskRepository, now: datetime) -> dict[str, Any]:
+def last_hour(tasks: TaskRepository, now: datetime, caller: Caller) -> dict[str, Any]:
+    """The caller's tasks finished in the last hour."""
     since = isoformat(now - timedelta(minutes=STATS_MINUTES) - STATS_LOOKBACK)
     outcomes = sorted(status.value for status in FINISHED_STATUSES)
     finished: list[stats.Finished] = []
     truncated = False
     for status in sorted(FINISHED_STATUSES):
-        found = tasks.newest(status, STATS_READ_LIMIT, since=since)
+        found = tasks.newest(status, STATS_READ_LIMIT, since=since, owner=caller.owner)
         truncated = truncated or len(found) >= STATS_READ_LIMIT
         finished.extend(
             stats.Finished(
@@ -75,12 +83,16 @@ def last_hour(tasks: TaskRepository, now: datetime) -> dict[str, Any]:
     return summary
 
 
-def parked_dead_letters(config: ApiConfig, tasks: TaskRepository) -> dict[str, Any]:
+def parked_dead_letters(config: ApiConfig, tasks: TaskRepository, caller: Caller) -> dict[str, Any]:
+    """The queue's depth (a count, stack-wide) and the parked letters of the caller's own
+    tasks."""
     depth = queues.depth(config.failed_queue_url)
     letters = []
     for letter in dead_letters.peek(config.failed_queue_url):
         task_ids = _task_ids(letter.body)
         task = tasks.get(task_ids[0]) if len(task_ids) == 1 else None
+        if task is None or not caller.may_see(task.owner):
+            continue
         letters.append(
             {
                 "message_id": letter.message_id,

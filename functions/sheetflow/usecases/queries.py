@@ -11,6 +11,7 @@ from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic import timeline
 from sheetflow.logic.listing import PageCursor, encode_token, next_status
 from sheetflow.logic.task import Task, TaskStatus
+from sheetflow.logic.tenancy import Caller
 
 
 def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
@@ -53,9 +54,13 @@ def task_view(task: Task, result_url: str | None = None) -> dict[str, Any]:
     return view
 
 
-def get_task(task_id: str, config: ApiConfig, tasks: TaskRepository) -> dict[str, Any] | None:
+def get_task(
+    task_id: str, config: ApiConfig, tasks: TaskRepository, caller: Caller
+) -> dict[str, Any] | None:
+    """The task's view, or None when it does not exist or is another client's (the same answer:
+    a client learns nothing about others' task ids)."""
     task = tasks.get(task_id)
-    if task is None:
+    if task is None or not caller.may_see(task.owner):
         return None
     result_url = None
     if task.status is TaskStatus.SUCCEEDED and task.result_key:
@@ -72,13 +77,18 @@ class TaskListing:
 
 
 def list_tasks(
-    cursor: PageCursor, status_filter: TaskStatus | None, limit: int, tasks: TaskRepository
+    cursor: PageCursor,
+    status_filter: TaskStatus | None,
+    limit: int,
+    tasks: TaskRepository,
+    caller: Caller,
 ) -> TaskListing:
-    """Fill one page, moving on to the next status when one runs out (no table scan)."""
+    """Fill one page of the caller's tasks, moving on to the next status when one runs out (no
+    table scan)."""
     items: list[dict[str, Any]] = []
     current: PageCursor | None = cursor
     while current is not None and len(items) < limit:
-        page = tasks.page(current.status, limit - len(items), current.start_key)
+        page = tasks.page(current.status, limit - len(items), current.start_key, owner=caller.owner)
         items.extend(task_view(task) for task in page.tasks)
         if page.last_key is not None:
             current = PageCursor(status=current.status, start_key=page.last_key)

@@ -31,6 +31,7 @@ from sheetflow.logic.task import (
     task_ttl,
     upload_key,
 )
+from sheetflow.logic.tenancy import Caller
 from sheetflow.logic.timers import message_delay, seconds_until
 from sheetflow.logic.uploads import safe_filename
 from sheetflow.usecases.finishing import publication_lease, publish_finish
@@ -45,12 +46,13 @@ def accept_upload(
     tasks: TaskRepository,
     now: datetime,
     *,
+    owner: str,
     run_at: datetime | None = None,
     notify: str | None = None,
     callback_url: str | None = None,
     outputs: list[str] | None = None,
 ) -> Task:
-    """Store the workbook and queue its task with one task message.
+    """Store the workbook, under `received/<owner>/`, and queue its task with one task message.
 
     The object goes under a prefix the bucket's notification ignores, so the upload is exactly
     one message. If that message cannot be sent, the task is marked FAILED and the error
@@ -60,7 +62,9 @@ def accept_upload(
     is within `timers.direct_max_seconds`, otherwise the scheduler's sweep sends it later.
     """
     status = TaskStatus.QUEUED if run_at is None else TaskStatus.SCHEDULED
-    task = _upload_task(requested_name, status, api_upload_key, config, now, size=len(data))
+    task = _upload_task(
+        requested_name, status, api_upload_key, config, now, owner=owner, size=len(data)
+    )
     task = replace(task, notify=notify, callback_url=callback_url, outputs=outputs or None)
     direct = run_at is None or seconds_until(run_at, now) <= config.timers.direct_max_seconds
     if run_at is not None:
@@ -83,24 +87,27 @@ def accept_upload(
 def _upload_task(
     requested_name: str | None,
     status: TaskStatus,
-    key_for: Callable[[str, str], str],
+    key_for: Callable[[str, str, str], str],
     config: ApiConfig,
     now: datetime,
     *,
+    owner: str,
     size: int | None = None,
 ) -> Task:
-    """A new task for an upload the API accepts or presigns; `key_for(task_id, safe_name)`."""
+    """A new task of `owner` for an upload the API accepts or presigns; its object key is
+    `key_for(task_id, safe_name, owner)`."""
     task_id = new_task_id()
     stored_name = safe_filename(requested_name)
     return new_task(
         task_id=task_id,
         status=status,
         bucket=config.bucket_name,
-        key=key_for(task_id, stored_name),
+        key=key_for(task_id, stored_name, owner),
         filename=display_filename(requested_name) if requested_name else stored_name,
         now=now,
         ttl=task_ttl(config.retention_hours),
         size=size,
+        owner=owner,
     )
 
 
@@ -151,6 +158,7 @@ def presign_upload(
     tasks: TaskRepository,
     now: datetime,
     *,
+    owner: str,
     run_at: datetime | None = None,
     notify: str | None = None,
     callback_url: str | None = None,
@@ -161,7 +169,9 @@ def presign_upload(
     worker holds it until then)."""
     if declared_size is not None:
         check_s3_upload_size(declared_size, config.max_upload_bytes)
-    task = _upload_task(requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now)
+    task = _upload_task(
+        requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now, owner=owner
+    )
     task = replace(task, notify=notify, callback_url=callback_url, outputs=outputs or None)
     if run_at is not None:
         task = replace(task, run_at=isoformat(run_at))
@@ -197,6 +207,8 @@ def start_multipart_upload(
     config: ApiConfig,
     tasks: TaskRepository,
     now: datetime,
+    *,
+    owner: str,
 ) -> MultipartUpload:
     """A task AWAITING_UPLOAD, an S3 multipart upload for its key and one presigned URL per part.
 
@@ -204,7 +216,7 @@ def start_multipart_upload(
     length, and completion checks what S3 really holds.
     """
     task = _upload_task(
-        requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now, size=size
+        requested_name, TaskStatus.AWAITING_UPLOAD, upload_key, config, now, owner=owner, size=size
     )
     tasks.create(task)
     upload_id = storage.create_multipart_upload(task.bucket, task.key, task.filename)
@@ -236,6 +248,7 @@ def complete_multipart_upload(
     config: ApiConfig,
     tasks: TaskRepository,
     now: datetime,
+    caller: Caller,
 ) -> Task:
     """Assemble the uploaded parts into the object, unless they add up to more than the limit.
 
@@ -244,7 +257,8 @@ def complete_multipart_upload(
     over the limit is aborted and its task FAILED with TOO_LARGE.
     """
     task = tasks.get(task_id)
-    if task is None:
+    # Another client's task is not found, exactly like one that never existed.
+    if task is None or not caller.may_see(task.owner):
         raise RequestRejectedError(
             "TASK_NOT_FOUND", f"No task {task_id}: it never existed or expired."
         )

@@ -14,7 +14,7 @@ from stackctl.errors import UserFacingError
 
 @reported_as_user_errors
 def cmd_cancel(args: argparse.Namespace) -> int:
-    client = ApiClient(stack.outputs().api_base_url)
+    client = ApiClient.for_stack(stack.outputs())
     response = client.request("DELETE", f"/tasks/{args.task_id}")
     document = response.json()
     if response.status == 200:

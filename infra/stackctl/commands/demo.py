@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sheetflow.logic.task import TaskStatus
-from stackctl import paths, samples, stack, task_report
+from stackctl import api_keys, paths, samples, stack, task_report
 from stackctl.api_client import ApiClient
 from stackctl.aws_errors import reported_as_user_errors
 from stackctl.commands.dashboard import dashboard_url
@@ -18,6 +18,8 @@ from stackctl.task_waiting import WaitResult, WatchedTask, wait_for_tasks
 from stackctl.uploading import SubmittedUpload, UploadRoute, submit
 
 DEMO_ROWS = 500
+# The name of the demo's API key (created on first run, reused after).
+DEMO_CLIENT = "demo"
 DEFAULT_TIMEOUT_SECONDS = 120.0
 
 
@@ -52,11 +54,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     uploads = demo_uploads(args.rows)
     sample_file = _keep_sample(uploads[0].data)
     print(f"Stack {stack.stack_name()!r}, API {outputs.api_base_url}")
+    # The demo is a client like any other: its own key on the stack's usage plan.
+    demo_key = api_keys.client_key(outputs, DEMO_CLIENT)
+    api = ApiClient(outputs.api_base_url, demo_key.value, demo_key.key_id)
     print(f"Sample workbook: {args.rows} order rows, saved as {sample_file}")
 
     submitted: list[tuple[DemoUpload, SubmittedUpload]] = []
     for upload in uploads:
-        sent = submit(upload.data, upload.filename, upload.route, outputs)
+        sent = submit(upload.data, upload.filename, upload.route, outputs, api)
         submitted.append((upload, sent))
         route = f"via {upload.route}"
         print(f"  {upload.label:<12} {upload.filename:<16} {route:<8} -> task {sent.task_id}")
@@ -64,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Waiting for the worker …")
     result = wait_for_tasks(
         [WatchedTask(upload.label, sent.task_id) for upload, sent in submitted],
-        ApiClient(outputs.api_base_url).task,
+        api.task,
         args.timeout,
         ProgressDisplay(),
     )
@@ -83,10 +88,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "Next: `sheetflow status` (tasks and queues), "
         f"`sheetflow upload {sample_file} --wait`, `sheetflow logs worker`."
     )
+    print(f"API key of the demo client: {demo_key.value} (id {demo_key.key_id}). Every route but")
+    print("/health needs one, in the x-api-key header; the sheetflow command reads it from")
+    print(f"{api_keys.API_KEY_ENV} (else it uses the stack's default key):")
+    print(f"  export {api_keys.API_KEY_ENV}={demo_key.value}")
+    print(f'  curl -H "x-api-key: ${api_keys.API_KEY_ENV}" {outputs.api_base_url}/tasks')
     print("Stop LocalStack and everything it runs with `make down`.")
     # Last, so the link is what the terminal shows at the end.
     print("Dashboard (open it in a browser; `sheetflow dashboard` prints it again):")
-    print(f"  {dashboard_url(outputs)}")
+    print(f"  {dashboard_url(outputs, demo_key.value)}")
     return 1 if unexpected else 0
 
 

@@ -63,7 +63,7 @@ def _invoke_function(
 
 def _call_api(outputs: StackOutputs, event: dict[str, Any]) -> int:
     request = event_replay.http_request_of(event)
-    client = ApiClient(outputs.api_base_url)
+    client = ApiClient.for_stack(outputs)
     response = client.request(
         request.method,
         request.path,

@@ -41,7 +41,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         print(f"Follow it with `sheetflow status {submitted.task_id}`.")
         return 0
 
-    api = ApiClient(outputs.api_base_url)
+    api = ApiClient.for_stack(outputs)
     result = wait_for_tasks(
         [WatchedTask(path.name, submitted.task_id)], api.task, args.timeout, ProgressDisplay()
     )
