@@ -36,7 +36,7 @@ def restart_and_recover(stack_name: str, timeout: float = 120) -> dict[str, Any]
     outputs = stack.deploy(name=stack_name)
     redeploy_seconds = time.monotonic() - began
     tasks_after = _task_count(outputs["TableName"])
-    api = ApiClient(outputs.api_base_url)
+    api = ApiClient.for_stack(outputs)
     data = samples.orders_workbook(20)
     ids = [str(api.upload(data, f"after-restart-{n}.xlsx")["task_id"]) for n in range(PROBES)]
     deadline = time.monotonic() + timeout

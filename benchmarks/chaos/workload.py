@@ -110,7 +110,7 @@ class Submitter:
     """Sends one upload by its route: the API client of `stackctl`, or an S3 put."""
 
     def __init__(self, outputs: StackOutputs) -> None:
-        self.api = ApiClient(outputs.api_base_url)
+        self.api = ApiClient.for_stack(outputs)
         self.bucket = outputs["BucketName"]
         self.s3 = aws.client("s3")
 

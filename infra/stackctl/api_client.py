@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +17,11 @@ from stackctl.errors import UserFacingError
 from stackctl.stack import StackOutputs
 
 REQUEST_TIMEOUT_SECONDS = 30.0
+# A create that got no answer, a gateway error or "the first try is still running" (409) is sent
+# again with the same Idempotency-Key: the API answers it with the first try's task, if any.
+CREATE_ATTEMPTS = 3
+CREATE_RETRY_PAUSE_SECONDS = 2.0
+_RETRIED_STATUSES = frozenset({409, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,7 @@ class ApiClient:
 
     def upload(self, data: bytes, filename: str) -> dict[str, Any]:
         """POST /uploads: the workbook as the body, its name as a query parameter."""
-        response = self.request(
-            "POST",
+        response = self._create(
             "/uploads",
             query={"filename": filename},
             body=data,
@@ -119,7 +124,35 @@ class ApiClient:
         document: dict[str, Any] = {"filename": filename}
         if size is not None:
             document["size"] = size
-        return self._post_json("/uploads/presign", document, f"Presigning an upload of {filename}")
+        response = self._create(
+            "/uploads/presign",
+            body=json.dumps(document).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return _accepted(response, f"Presigning an upload of {filename}")
+
+    def _create(
+        self,
+        path: str,
+        *,
+        body: bytes,
+        headers: dict[str, str],
+        query: dict[str, str] | None = None,
+    ) -> ApiResponse:
+        """A POST that creates a task, under one Idempotency-Key however often it is sent, so a
+        retry after a lost answer never creates a second task."""
+        sent = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+        attempt = 1
+        while True:
+            try:
+                response = self.request("POST", path, query=query, body=body, headers=sent)
+                if response.status not in _RETRIED_STATUSES or attempt == CREATE_ATTEMPTS:
+                    return response
+            except UserFacingError:
+                if attempt == CREATE_ATTEMPTS:
+                    raise
+            time.sleep(CREATE_RETRY_PAUSE_SECONDS * attempt)
+            attempt += 1
 
     def start_multipart(self, filename: str, size: int) -> dict[str, Any]:
         """POST /uploads/multipart: a task, an upload id and one presigned URL per part."""
