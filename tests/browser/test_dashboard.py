@@ -202,16 +202,22 @@ def test_a_broken_file_fails_with_its_reason_in_words(dashboard: Dashboard, api:
     dashboard.screenshot()
 
 
-def test_an_upload_the_api_refuses_shows_the_api_message(dashboard: Dashboard) -> None:
-    # Given an empty file (its declared size, 0, is one the API refuses)
+def test_an_upload_the_api_refuses_shows_the_api_message(dashboard: Dashboard, api: Api) -> None:
+    # Given an empty file (its declared size, 0, is one the API refuses), and the API's own
+    # message for that request
     filename = unique("empty")
+    refusal = api.http.post(
+        f"{api.base_url}/uploads/presign", json={"filename": filename, "size": 0}, timeout=30
+    )
+    assert refusal.status_code == 400, refusal.text
+    message = refusal.json()["error"]["message"]
     page = dashboard.open().page
     # When it is chosen
     page.set_input_files("#file-input", files=[chosen(filename, b"")])
     # Then the line says why, in the API's words, and nothing was sent
     line = upload_line(dashboard, filename)
     expect(line).to_have_attribute("data-state", "failed")
-    expect(line).to_contain_text("'size' must be the file's length in bytes")
+    expect(line).to_contain_text(message)
     assert line.get_attribute("data-task-id") is None
     dashboard.screenshot()
 

@@ -181,8 +181,12 @@ def test_a_retried_upload_with_its_idempotency_key_creates_nothing_new(
     assert (retry.status_code, retry.json()) == (202, first.json())
     assert retry.headers["Idempotent-Replayed"] == "true"
     task_id = first.json()["task_id"]
-    # And one object was stored for it
-    listed = aws("s3").list_objects_v2(Bucket=outputs["BucketName"], Prefix=f"received/{task_id}/")
+    # And one object was stored for it, in the task's folder (under its client's prefix)
+    task = api.task(task_id)
+    assert task is not None
+    folder = task["source"]["key"].rsplit("/", 1)[0] + "/"
+    assert folder.endswith(f"/{task_id}/")
+    listed = aws("s3").list_objects_v2(Bucket=outputs["BucketName"], Prefix=folder)
     assert listed["KeyCount"] == 1
     # And the same key with another request is refused
     other = send("other.xlsx")
