@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from boto3.dynamodb.types import TypeDeserializer
 
-from sheetflow.logic.task import FINISHED_STATUSES, upload_key
+from sheetflow.dal.tasks import task_from_item
+from sheetflow.logic.task import FINISHED_STATUSES, Task, upload_key
 from sheetflow.logic.uploads import XLSX_MEDIA_TYPE
 from stackctl import api_keys
 from stackctl.api_keys import API_KEY_HEADER
@@ -221,3 +223,13 @@ def function_log_messages(aws: Any, function: str) -> list[str]:
         token = page.get("nextToken")
         if not token:
             return [event["message"] for event in sorted(events, key=lambda e: e["timestamp"])]
+
+
+def stored_task(aws: Any, table: str, task_id: str) -> Task | None:
+    """A task read from the table, as an operator with AWS credentials reads it: the way to see
+    the tasks no API key owns (the canary's, direct puts outside a client's folder)."""
+    raw = aws("dynamodb").get_item(TableName=table, Key={"task_id": {"S": task_id}}).get("Item")
+    if raw is None:
+        return None
+    deserializer = TypeDeserializer()
+    return task_from_item({name: deserializer.deserialize(value) for name, value in raw.items()})
