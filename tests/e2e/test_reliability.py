@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import FINISHED_STATUSES
 from stackctl import cli, samples
 from stackctl.stack import StackOutputs
@@ -21,6 +22,8 @@ from tests.support.e2e import (
     AttemptWatcher,
     FunctionSettings,
     function_log_messages,
+    stored_task,
+    wait_queue_drained,
 )
 from tests.support.waiting import wait_until
 
@@ -147,6 +150,15 @@ def test_a_persistent_fault_dead_letters_alarms_and_redrive_recovers(
             interval=2,
             what="the dead-letter alarm",
         )
+
+    # And a stray copy of its message (a duplicate delivery, not a redrive) leaves it FAILED
+    failed = stored_task(aws, outputs["TableName"], task_id)
+    assert failed is not None
+    sqs.send_message(
+        QueueUrl=outputs["QueueUrl"], MessageBody=task_message(task_id, failed.bucket, failed.key)
+    )
+    wait_queue_drained(sqs, outputs["QueueUrl"], timeout=60)
+    assert stored_task(aws, outputs["TableName"], task_id) == failed
 
     # When the cause is fixed (the configuration is restored) and the operator redrives
     monkeypatch.setenv("SHEETFLOW_STACK", E2E_STACK)

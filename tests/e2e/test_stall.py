@@ -331,7 +331,12 @@ def test_a_worker_that_cannot_import_fires_alarms_and_loses_no_task(
             wait_alarm(aws, errors_alarm, "ALARM", timeout=150)
             # And the task is not stuck: its retries run out and it is FAILED with a reason
             # (LocalStack's trigger backs off up to 60 s after each failed batch, as AWS's does)
-            failed = api.wait_finished(task_id, timeout=600)
+            try:
+                failed = api.wait_finished(task_id, timeout=600)
+            except AssertionError as unfinished:
+                raise AssertionError(
+                    f"{unfinished}; {pipeline_state(aws, outputs, task_id)}"
+                ) from None
             assert failed["status"] == "FAILED"
             assert failed["error"]["code"] == "RETRIES_EXHAUSTED"
             assert "attempts" in failed["error"]["message"]
@@ -373,3 +378,33 @@ def test_a_worker_that_cannot_import_fires_alarms_and_loses_no_task(
     # And the canary passes again
     passed = invoke(aws, canary, scheduled_event())
     assert passed["previous"] == "PASSED"
+
+
+def pipeline_state(aws: AwsClientFactory, outputs: StackOutputs, task_id: str) -> str:
+    """What a person would look at when a task does not finish: its record, the three queues'
+    depths and the queue triggers' states."""
+    sqs, lambda_client = aws("sqs"), aws("lambda")
+    task = stored_task(aws, outputs["TableName"], task_id)
+    depths = {
+        name: sqs.get_queue_attributes(QueueUrl=outputs[name], AttributeNames=["All"])["Attributes"]
+        for name in ("QueueUrl", "DlqUrl", "FailedQueueUrl")
+    }
+    counts = {
+        name: {
+            key: value
+            for key, value in attributes.items()
+            if key.startswith("ApproximateNumberOf") or key == "VisibilityTimeout"
+        }
+        for name, attributes in depths.items()
+    }
+    triggers = {
+        function: [
+            (mapping["EventSourceArn"].rsplit(":", 1)[-1], mapping["State"])
+            for mapping in lambda_client.list_event_source_mappings(FunctionName=outputs[function])[
+                "EventSourceMappings"
+            ]
+        ]
+        for function in ("WorkerFunctionName", "DeadLetterFunctionName")
+    }
+    status = (task.status, task.attempts, task.error) if task else None
+    return f"task {status}, queues {counts}, triggers {triggers}"

@@ -12,8 +12,9 @@ import pytest
 from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import dead_letter, worker
-from sheetflow.logic.messages import task_message
+from sheetflow.logic.messages import PARKED_ATTRIBUTE, task_message
 from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, new_task_id, upload_key
+from stackctl.redriving import move_by_hand
 
 from .conftest import FakeLambdaContext, Kit, Stack
 
@@ -23,8 +24,16 @@ def received_records(stack: Stack, bodies: list[str]) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs")
     for body in bodies:
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
-    received = sqs.receive_message(
-        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    return queued_records(stack, bodies)
+
+
+def queued_records(stack: Stack, bodies: list[str]) -> list[dict[str, Any]]:
+    """The task queue's messages with these bodies, as Lambda's trigger hands them over."""
+    received = boto3.client("sqs").receive_message(
+        QueueUrl=stack.queue_url,
+        MaxNumberOfMessages=10,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
     )["Messages"]
     by_body = {message["Body"]: message for message in received}
     return [
@@ -33,7 +42,10 @@ def received_records(stack: Stack, bodies: list[str]) -> list[dict[str, Any]]:
             "receiptHandle": by_body[body]["ReceiptHandle"],
             "body": body,
             "attributes": {"ApproximateReceiveCount": "1"},
-            "messageAttributes": {},
+            "messageAttributes": {
+                name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+                for name, value in by_body[body].get("MessageAttributes", {}).items()
+            },
             "eventSource": "aws:sqs",
             "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sheetflow-tasks",
             "awsRegion": "us-east-1",
@@ -142,8 +154,9 @@ def test_dead_letter_leaves_finished_tasks_alone(
 
 
 def parked_bodies(stack: Stack) -> list[str]:
+    # A look: visible again at once, so a redrive can still move them.
     messages = boto3.client("sqs").receive_message(
-        QueueUrl=stack.failed_queue_url, MaxNumberOfMessages=10
+        QueueUrl=stack.failed_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
     )
     return [message["Body"] for message in messages.get("Messages", [])]
 
@@ -267,8 +280,15 @@ def test_persistent_fault_is_parked_then_redrive_reprocesses(
     assert failed.error is not None and failed.error.code == "RETRIES_EXHAUSTED"
     parked = parked_bodies(stack)
     assert parked == [body]
-    # When the operator moves the message back to the task queue (the redrive)
-    redriven = received_records(stack, parked)
+    # And a stray copy of the original message (a duplicate delivery) leaves it FAILED
+    stray = received_records(stack, [body])
+    assert worker.handler({"Records": stray}, context)["batchItemFailures"] == []
+    assert repository.get(task.task_id) == failed
+    # When the operator moves the parked message back to the task queue (the redrive)
+    # (moved by hand: moto has no StartMessageMoveTask; both moves keep message attributes)
+    assert move_by_hand(boto3.client("sqs"), stack.failed_queue_url, stack.queue_url) == 1
+    redriven = queued_records(stack, parked)
+    assert PARKED_ATTRIBUTE in redriven[0]["messageAttributes"]
     response = worker.handler({"Records": redriven}, context)
     # Then the task is processed again and SUCCEEDED as attempt 4, its error cleared
     assert response["batchItemFailures"] == []

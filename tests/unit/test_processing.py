@@ -35,21 +35,25 @@ def config(stack: Stack, results_bucket: str | None = None) -> WorkerConfig:
     )
 
 
-def process(body: str, stack: Stack, receive_count: int = 1, **kwargs: str) -> list[Outcome]:
+def process(
+    body: str, stack: Stack, receive_count: int = 1, redriven: bool = False, **kwargs: str
+) -> list[Outcome]:
     return process_message(
         body,
         receive_count,
         config(stack, **kwargs),
         TaskRepository(stack.table),
         lease_seconds=60,
+        redriven=redriven,
         now=lambda: NOW,
     )
 
 
-def run(stack: Stack, task: Task, receive_count: int = 1, **kwargs: str) -> list[OutcomeKind]:
-    outcomes = process(
-        task_message(task.task_id, task.bucket, task.key), stack, receive_count, **kwargs
-    )
+def run(
+    stack: Stack, task: Task, receive_count: int = 1, redriven: bool = False, **kwargs: str
+) -> list[OutcomeKind]:
+    body = task_message(task.task_id, task.bucket, task.key)
+    outcomes = process(body, stack, receive_count, redriven, **kwargs)
     return [outcome.kind for outcome in outcomes]
 
 
@@ -203,10 +207,10 @@ def failed_task(stack: Stack, kit: Kit, data: bytes, code: str, attempts: int = 
 
 
 def test_redriven_retries_exhausted_task_succeeds(stack: Stack, kit: Kit) -> None:
-    # Given a task whose retries ran out, and its message moved back to the task queue
+    # Given a task whose retries ran out, and its parked message moved back to the task queue
     task = failed_task(stack, kit, kit.workbook(rows=2), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
     # When the message is processed
-    kinds = run(stack, task)
+    kinds = run(stack, task, redriven=True)
     # Then the task is processed as attempt 4, SUCCEEDED, with its error cleared
     stored = TaskRepository(stack.table).get(task.task_id)
     assert kinds == [OutcomeKind.SUCCEEDED]
@@ -214,24 +218,37 @@ def test_redriven_retries_exhausted_task_succeeds(stack: Stack, kit: Kit) -> Non
     assert stored.attempts == 4 and stored.error is None
     assert stored.summary is not None and stored.summary["total_rows"] == 3
     # And a further copy of the message is a duplicate: SUCCEEDED is final
-    assert run(stack, task) == [OutcomeKind.SKIPPED]
+    assert run(stack, task, redriven=True) == [OutcomeKind.SKIPPED]
+
+
+def test_a_stray_copy_of_a_dead_lettered_message_does_not_finish_its_task_again(
+    stack: Stack, kit: Kit
+) -> None:
+    # Given a task whose retries ran out (FAILED, its finish announced)
+    task = failed_task(stack, kit, kit.workbook(rows=2), ErrorCode.RETRIES_EXHAUSTED, attempts=3)
+    # When a copy of its message that never went through the failed-tasks queue arrives
+    # (a duplicate delivery, a second S3 notification)
+    kinds = run(stack, task, receive_count=1, redriven=False)
+    # Then it is skipped and the task keeps its one finish
+    assert kinds == [OutcomeKind.SKIPPED]
+    assert TaskRepository(stack.table).get(task.task_id) == task
 
 
 def test_redriven_task_whose_file_is_bad_fails_for_good(stack: Stack, kit: Kit) -> None:
     task = failed_task(stack, kit, kit.hostile("csv"), ErrorCode.RETRIES_EXHAUSTED)
-    assert run(stack, task) == [OutcomeKind.FAILED]
+    assert run(stack, task, redriven=True) == [OutcomeKind.FAILED]
     stored = TaskRepository(stack.table).get(task.task_id)
     assert stored is not None and stored.error is not None and stored.error.code == "NOT_XLSX"
     # Now it failed for its file: another redrive does not touch it
-    assert run(stack, task) == [OutcomeKind.SKIPPED]
+    assert run(stack, task, redriven=True) == [OutcomeKind.SKIPPED]
 
 
 @pytest.mark.parametrize("code", [ErrorCode.NOT_XLSX, ErrorCode.CORRUPT, ErrorCode.SOURCE_MISSING])
 def test_permanently_failed_task_is_never_redone(stack: Stack, kit: Kit, code: ErrorCode) -> None:
     # Given a task FAILED for its file (even though a good workbook sits at its key now)
     task = failed_task(stack, kit, kit.workbook(), code)
-    # When its message arrives again, Then it is skipped and the task is unchanged
-    assert run(stack, task) == [OutcomeKind.SKIPPED]
+    # When its message arrives again, even redriven, Then it is skipped and the task is unchanged
+    assert run(stack, task, redriven=True) == [OutcomeKind.SKIPPED]
     stored = TaskRepository(stack.table).get(task.task_id)
     assert stored == task
     # And the repository refuses the claim outright

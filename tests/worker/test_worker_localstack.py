@@ -185,8 +185,9 @@ def test_sigkill_mid_file_message_returns_and_is_processed_once(
 def test_slow_file_keeps_its_message_invisible_and_is_processed_once(
     pipeline: Pipeline, start_worker: StartWorker, slow_workbook: bytes, aws: AwsClientFactory
 ) -> None:
-    # Given two idle workers whose visibility timeout (2 s) is far shorter than the file takes
-    env = {**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "2"}
+    # Given two idle workers whose visibility timeout (3 s) is far shorter than the file takes
+    # (the heartbeat extends it every second: a beat may be two seconds late on a loaded machine)
+    env = {**pipeline.worker_env(), "WORKER_VISIBILITY_SECONDS": "3"}
     workers = [start_worker(env), start_worker(env)]
     wait_until(lambda: all(w.started() for w in workers), 120, what="workers up")
     # When a slow file is queued
@@ -206,7 +207,7 @@ def test_slow_file_keeps_its_message_invisible_and_is_processed_once(
         assert worker.wait(timeout=30) == 0
     (success,) = [record for worker in workers for record in worker.outcomes()]
     assert (success["outcome"], success["task_id"]) == ("SUCCEEDED", task.task_id)
-    assert success["duration_ms"] > 2 * 2000
+    assert success["duration_ms"] > 2 * 3000
     # and its message was received once and deleted: no worker saw it again
     assert success["receive_count"] == 1
     wait_until(lambda: queue_counts(aws, pipeline.queue_url) == (0, 0), 10, what="queue empty")

@@ -17,6 +17,7 @@ from botocore.exceptions import (
 
 from sheetflow.dal.clients import sqs_client
 from sheetflow.dal.errors import dependency_call, error_code
+from sheetflow.logic.messages import PARKED_ATTRIBUTE
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
@@ -32,11 +33,20 @@ class QueueDepth:
     delayed: int
 
 
-def send(queue_url: str, body: str, delay_seconds: int = 0) -> str:
-    """Send one message, invisible for `delay_seconds` (0 to 900) after it is sent."""
+def send(
+    queue_url: str, body: str, delay_seconds: int = 0, attributes: dict[str, str] | None = None
+) -> str:
+    """Send one message, invisible for `delay_seconds` (0 to 900) after it is sent, with string
+    message `attributes`."""
     with dependency_call("SendMessage"):
         response = sqs_client().send_message(
-            QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay_seconds
+            QueueUrl=queue_url,
+            MessageBody=body,
+            DelaySeconds=delay_seconds,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in (attributes or {}).items()
+            },
         )
     return response["MessageId"]
 
@@ -72,6 +82,8 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     receive_count: int
+    # Whether it came back from the failed-tasks queue (PARKED_ATTRIBUTE): a redrive.
+    redriven: bool = False
 
 
 def receive(
@@ -85,6 +97,7 @@ def receive(
             WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=visibility_seconds,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=[PARKED_ATTRIBUTE],
         )
     return [
         ReceivedMessage(
@@ -92,6 +105,7 @@ def receive(
             receipt_handle=message["ReceiptHandle"],
             body=message.get("Body", ""),
             receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+            redriven=PARKED_ATTRIBUTE in message.get("MessageAttributes", {}),
         )
         for message in response.get("Messages", [])
     ]

@@ -35,15 +35,14 @@ dependencies = HandlerDependencies(DeadLetterConfig.from_env)
 
 
 def record_handler(record: SQSRecord) -> None:
-    marked = fail_dead_letter(
-        record.body, dependencies.config, dependencies.tasks, datetime.now(UTC)
-    )
+    now = datetime.now(UTC)
+    marked = fail_dead_letter(record.body, dependencies.config, dependencies.tasks, now)
     # Counted now: a retry of this record finds its tasks marked and would not count them.
     for task_id in marked:
         logger.set_correlation_id(task_id)
         logger.warning("Task failed: retries exhausted")
         metrics.add_metric(name="RetriesExhausted", unit=MetricUnit.Count, value=1)
-    parked_id = park_dead_letter(record.body, dependencies.config)
+    parked_id = park_dead_letter(record.body, dependencies.config, now)
     logger.info("Dead letter parked", extra={"message_id": record.message_id, "parked": parked_id})
     metrics.add_metric(name="DeadLetteredMessages", unit=MetricUnit.Count, value=1)
 

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sheetflow.config import WorkerConfig
 from sheetflow.handlers.dependencies import HandlerDependencies
+from sheetflow.logic.messages import PARKED_ATTRIBUTE
 from sheetflow.observability import log_outcomes, logger, metrics, record_metrics, tracer
 from sheetflow.usecases.processing import RetryLaterError, process_message, schedule_retry
 
@@ -40,6 +41,7 @@ def _record_handler(lease_seconds: int, context: LambdaContext) -> Any:
                 config,
                 dependencies.tasks,
                 lease_seconds=lease_seconds,
+                redriven=PARKED_ATTRIBUTE in (record.raw_event.get("messageAttributes") or {}),
                 deadline=deadline,
             )
         except RetryLaterError as retry:

@@ -27,6 +27,12 @@ from sheetflow.logic.task import (
 )
 from sheetflow.logic.tenancy import is_owner_id
 
+# The message attribute the dead-letter function puts on every message it parks. A message can
+# only reach the task queue with it by a redrive out of the failed-tasks queue (SQS's move task
+# and the move by hand both keep attributes), so it tells a redrive from a stray copy of the
+# original message, which must not run a task whose retries already ran out.
+PARKED_ATTRIBUTE = "sheetflow-parked-at"
+
 
 class MessageFormatError(ValueError):
     """The body is neither a task message nor an S3 notification."""

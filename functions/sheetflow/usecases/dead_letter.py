@@ -11,7 +11,7 @@ from sheetflow.config import DeadLetterConfig
 from sheetflow.dal import queues
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode, TransientError
-from sheetflow.logic.messages import MessageFormatError, parse_message
+from sheetflow.logic.messages import PARKED_ATTRIBUTE, MessageFormatError, parse_message
 from sheetflow.logic.task import Task, TaskError, TaskStatus, isoformat
 from sheetflow.usecases.finishing import publication_lease, publish_finish, publish_pending
 
@@ -86,14 +86,15 @@ def _announce_pending(
         raise TransientError(f"the event of task {task.task_id} is being published elsewhere")
 
 
-def park_dead_letter(body: str, config: DeadLetterConfig) -> str:
-    """Forward the dead letter's body, unchanged, to the failed-tasks queue; returns its new id.
+def park_dead_letter(body: str, config: DeadLetterConfig, now: datetime) -> str:
+    """Forward the dead letter's body, unchanged, to the failed-tasks queue, marked with
+    PARKED_ATTRIBUTE so that its redrive may run the task again; returns its new id.
 
     Every dead letter is parked, whatever its tasks' state: what reached the DLQ deserves an
     operator's look, and redriving a message whose task is finished does nothing. Raises
     TransientError when the queue cannot be reached (the dead letter is then retried).
     """
-    return queues.send(config.failed_queue_url, body)
+    return queues.send(config.failed_queue_url, body, attributes={PARKED_ATTRIBUTE: isoformat(now)})
 
 
 def _with_error(task: Task, error: TaskError) -> Task:

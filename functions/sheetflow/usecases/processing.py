@@ -93,6 +93,9 @@ class _Delivery:
 
     job: ObjectJob
     receive_count: int
+    # Whether the message came back from the failed-tasks queue: only then may it run a task
+    # FAILED with RETRIES_EXHAUSTED (see PARKED_ATTRIBUTE).
+    redriven: bool
     # How long a claim on the task lasts: the processing time this delivery can count on.
     lease_seconds: int
     config: WorkerConfig
@@ -125,12 +128,15 @@ def process_message(
     tasks: TaskRepository,
     *,
     lease_seconds: int,
+    redriven: bool = False,
     on_claim: Callable[[Task], None] = lambda task: None,
     now: Callable[[], datetime] = _utc_now,
     deadline: float | None = None,
 ) -> list[Outcome]:
     """Process every job in one message body (see the module docstring for the contract).
 
+    `redriven` says the message carries PARKED_ATTRIBUTE: an operator's redrive, which may run
+    a task whose retries ran out; any other copy of its message leaves such a task FAILED.
     `on_claim` sees each task this delivery claims, so a caller that can outlive the lease (the
     standalone worker's heartbeat) knows which leases to renew. `deadline` (time.monotonic())
     is when the caller is stopped (Lambda's timeout): a workbook that cannot be parsed by then
@@ -145,7 +151,9 @@ def process_message(
         return [Outcome(kind=OutcomeKind.IGNORED, detail="no object to process")]
     return [
         _process_job(
-            _Delivery(job, receive_count, lease_seconds, config, tasks, now, on_claim, deadline)
+            _Delivery(
+                job, receive_count, redriven, lease_seconds, config, tasks, now, on_claim, deadline
+            )
         )
         for job in jobs
     ]
@@ -217,15 +225,17 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
             ahead = _hold_until_due(task, delivery)
             if ahead is not None:
                 return ahead
-        if task.finished and task.event_pending and not task.redrivable:
+        redrive = task.redrivable and delivery.redriven
+        if task.finished and task.event_pending and not redrive:
             return _announce_pending(task, delivery)
-        if not task.claimable:
-            # SUCCEEDED, or FAILED for good; FAILED with RETRIES_EXHAUSTED is a redrive and runs.
+        if not task.claimable or (task.redrivable and not redrive):
+            # SUCCEEDED, or FAILED for good; FAILED with RETRIES_EXHAUSTED runs again only on a
+            # redrive, never on a stray copy of the message that was dead-lettered.
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail=f"task already {task.status}")
         moment = delivery.now()
         if task.lease_active(int(moment.timestamp())):
             return Outcome(OutcomeKind.SKIPPED, job.task_id, detail="task is being processed")
-        if task.redrivable:
+        if redrive:
             previous = task.error.to_dict() if task.error else None
             logger.info("Claiming a redriven task", extra={"previous_error": previous})
         claimed = tasks.claim(task, moment, delivery.lease_until(moment))

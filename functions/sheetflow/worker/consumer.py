@@ -131,6 +131,7 @@ class Consumer:
                 self._config.worker,
                 self._tasks,
                 lease_seconds=self._config.lease_seconds,
+                redriven=message.redriven,
                 on_claim=self._inflight.record_claim,
             )
         except RetryLaterError as retry:
