@@ -13,6 +13,7 @@ import subprocess  # nosec B404
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,8 +180,9 @@ def start(timeout: float = START_TIMEOUT_SECONDS) -> StartResult:
     began = time.monotonic()
     current = status()
     if current.state in ("running", "starting") and current.pid is not None:
-        _wait_healthy(current.pid, began, timeout)
-        return StartResult(current.pid, reused=True, seconds=time.monotonic() - began)
+        pid = current.pid
+        _wait_healthy(pid, lambda: _is_our_localstack(pid), began, timeout)
+        return StartResult(pid, reused=True, seconds=time.monotonic() - began)
     if current.state == "died":
         paths.localstack_pid_file().unlink(missing_ok=True)
     if not _port_is_free():
@@ -206,7 +208,9 @@ def start(timeout: float = START_TIMEOUT_SECONDS) -> StartResult:
             start_new_session=True,  # survives the terminal that started it; stopped by `down`
         )
     paths.localstack_pid_file().write_text(f"{process.pid}\n")
-    _wait_healthy(process.pid, began, timeout)
+    # Asked of the child itself: until it has exec'd, its command line is still this program's,
+    # so the check `make up` uses on a recorded pid would call a starting LocalStack dead.
+    _wait_healthy(process.pid, lambda: process.poll() is None, began, timeout)
     return StartResult(process.pid, reused=False, seconds=time.monotonic() - began)
 
 
@@ -224,11 +228,11 @@ def _raise_port_taken() -> None:
     )
 
 
-def _wait_healthy(pid: int, began: float, timeout: float) -> None:
+def _wait_healthy(pid: int, running: Callable[[], bool], began: float, timeout: float) -> None:
     while time.monotonic() - began < timeout:
         if health(timeout=0.5) is not None:
             return
-        if not _is_our_localstack(pid):
+        if not running():
             paths.localstack_pid_file().unlink(missing_ok=True)
             raise UserFacingError(
                 f"LocalStack exited while starting. Last lines of {paths.localstack_log_file()}:\n"

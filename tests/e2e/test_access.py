@@ -6,10 +6,13 @@ the function keeps each key's tasks and objects apart."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
+from sheetflow.logic import openapi
 from stackctl import samples
 from stackctl.stack import StackOutputs
 from tests.support.aws import AwsClientFactory
@@ -44,6 +47,26 @@ def test_a_keyed_route_refuses_no_key_and_a_wrong_key(api: Api, method: str, pat
         response = anonymous.http.request(method, f"{api.base_url}{path}", timeout=30)
         assert response.status_code == 403, (method, path, response.text)
         assert response.json() == {"message": "Forbidden"}
+        # as the API's document says
+        assert_documented(api, method, path, response)
+
+
+def assert_documented(api: Api, method: str, path: str, response: requests.Response) -> None:
+    """The response's status is documented for the route, and its body fits that schema."""
+    document = requests.get(f"{api.base_url}/openapi.json", timeout=30).json()
+    operation = openapi.operation_for(method, path)
+    assert operation is not None, (method, path)
+    responses = document["paths"][operation.path][method.lower()]["responses"]
+    documented = responses.get(str(response.status_code))
+    assert documented is not None, (method, path, response.status_code, sorted(responses))
+    schema: dict[str, Any] = documented["content"]["application/json"]["schema"]
+    jsonschema.validate(
+        response.json(),
+        {**schema, "components": document["components"]},
+        cls=jsonschema.Draft202012Validator,
+    )
+    for header in documented.get("headers", {}):
+        assert header in response.headers, (method, path, header)
 
 
 def test_a_valid_key_opens_the_api_and_health_needs_none(api: Api) -> None:
@@ -114,5 +137,6 @@ def test_a_client_over_its_limit_gets_429_with_retry_after(
     error = refused.json()["error"]
     assert error["code"] in ("RATE_LIMITED", "QUOTA_EXCEEDED")
     assert error["retry_after_seconds"] == refused.headers["Retry-After"]
+    assert_documented(client, "GET", "/tasks", refused)
     # And nothing but 200 and 429 came back
     assert set(statuses) <= {200, 429}

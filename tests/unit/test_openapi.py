@@ -100,6 +100,12 @@ def test_every_route_but_health_and_the_document_needs_an_api_key() -> None:
         and event["Properties"]["Method"] != "any"
     }
     assert keyless == public
+    # And every keyed route documents the refusals of a missing key and of a spent throttle
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            keyed = operation.get("security") != []
+            assert ("403" in operation["responses"]) is keyed, (method, path)
+            assert ("429" in operation["responses"]) is keyed, (method, path)
 
 
 def test_links_name_operations_that_exist() -> None:

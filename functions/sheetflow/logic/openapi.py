@@ -378,6 +378,11 @@ OPERATIONS: tuple[Operation, ...] = (
 _NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
 _LINK = {"type": "string", "description": "An absolute URL on the address the client used."}
 _SCHEMAS: dict[str, Any] = {
+    "Forbidden": {
+        "type": "object",
+        "required": ["message"],
+        "properties": {"message": {"type": "string"}},
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -516,11 +521,42 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+# What every keyed route may answer besides its own responses.
+_KEYED_RESPONSES = {
+    "403": {
+        "description": "No API key, or not a key of this API's usage plan. API Gateway answers "
+        'itself with {"message": "Forbidden"}; the function, for a request without a key '
+        "identity, with the Error shape (API_KEY_REQUIRED).",
+        "content": {"application/json": {"schema": {"oneOf": [_ref("Forbidden"), _ref("Error")]}}},
+    },
+    "429": {
+        **_json(
+            _ref("Error"),
+            "The key's request rate (RATE_LIMITED) or daily quota (QUOTA_EXCEEDED) is spent.",
+        ),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the key may call again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+}
+
+
 def _operation(operation: Operation) -> dict[str, Any]:
+    responses = (
+        operation.responses
+        if operation.public
+        else {
+            **operation.responses,
+            **_KEYED_RESPONSES,
+        }
+    )
     body: dict[str, Any] = {
         "operationId": operation.operation_id,
         "summary": operation.summary,
-        "responses": operation.responses,
+        "responses": responses,
     }
     parameters = [*operation.query]
     if "{id}" in operation.path:
@@ -542,11 +578,8 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.public:
         body["security"] = []
     if operation.links:
-        success = next(code for code in operation.responses if code.startswith("2"))
-        body["responses"] = {
-            **operation.responses,
-            success: {**operation.responses[success], "links": operation.links},
-        }
+        success = next(code for code in responses if code.startswith("2"))
+        body["responses"] = {**responses, success: {**responses[success], "links": operation.links}}
     return body
 
 
