@@ -35,6 +35,8 @@ from stackctl import api_keys, aws, paths, samples, stack
 from stackctl.stack import StackOutputs
 
 REQUEST_LOG = re.compile(r"localstack\.request\.aws\s*: AWS (\w+)\.(\w+) =>")
+# 503s retried over the whole run before the benchmark gives up: more means the stack is broken.
+UNAVAILABLE_RETRIES = 50
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -59,21 +61,29 @@ class Pipeline:
         self.http.headers[api_keys.API_KEY_HEADER] = api_keys.api_key(outputs)
         # API uploads answered 429 (the key's throttle) and retried after Retry-After.
         self.throttled = 0
+        # API uploads answered 503 (a storage call failed, "retry shortly") and retried.
+        self.unavailable = 0
 
     def upload_via_api(self, data: bytes) -> str:
+        # One key per upload: a retry after a 503 can never create a second task.
+        headers = {"Content-Type": XLSX_MEDIA_TYPE, "Idempotency-Key": uuid.uuid4().hex}
         while True:
             response = self.http.post(
                 f"{self.outputs.api_base_url}/uploads",
                 params={"filename": "bench.xlsx"},
                 data=data,
-                headers={"Content-Type": XLSX_MEDIA_TYPE},
+                headers=headers,
                 timeout=60,
             )
-            if response.status_code != 429:
+            if response.status_code == 429:
+                # The key's rate (ApiRateLimit): wait as told, and say so in the figures.
+                self.throttled += 1
+                time.sleep(int(response.headers.get("Retry-After", "1")))
+            elif response.status_code == 503 and self.unavailable < UNAVAILABLE_RETRIES:
+                self.unavailable += 1
+                time.sleep(1)
+            else:
                 break
-            # The key's rate (ApiRateLimit): wait as told, and say so in the figures.
-            self.throttled += 1
-            time.sleep(int(response.headers.get("Retry-After", "1")))
         response.raise_for_status()
         return str(response.json()["task_id"])
 
@@ -256,6 +266,8 @@ def main() -> None:
         )
         if pipeline.throttled:
             print(f"  429 answers waited out so far (the key's ApiRateLimit): {pipeline.throttled}")
+        if pipeline.unavailable:
+            print(f"  503 answers retried so far (a storage call failed): {pipeline.unavailable}")
         per_file = ", ".join(f"{op} {n / small_count:.1f}" for op, n in calls.most_common())
         print(f"  AWS calls per file (LocalStack request log): {per_file}")
         report.record(f"via {label}, 100 rows", rate, "files/s", f"calls per file: {per_file}")

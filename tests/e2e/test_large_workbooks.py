@@ -11,8 +11,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,37 +55,6 @@ def presigned_multipart(api: Api, path: Path) -> dict[str, Any]:
         client, started, path, TransferProgress(path.name, path.stat().st_size, io.StringIO())
     )
     return started
-
-
-@contextmanager
-def worker_timeout(aws: AwsClientFactory, outputs: StackOutputs, seconds: int) -> Iterator[None]:
-    """The worker's timeout raised for one test (as `WorkerTimeout` would set it), then restored.
-
-    The restore waits until the queue holds nothing in flight: a task is SUCCEEDED before its
-    invocation returns, and LocalStack stops a function's environments mid-invocation when its
-    configuration changes (AWS lets them finish), which would leave the message undeleted until
-    its visibility timeout ran out.
-    """
-    client, function = aws("lambda"), outputs["WorkerFunctionName"]
-    original = client.get_function_configuration(FunctionName=function)["Timeout"]
-
-    def set_timeout(value: int) -> None:
-        client.update_function_configuration(FunctionName=function, Timeout=value)
-        wait_until(
-            lambda: (
-                client.get_function_configuration(FunctionName=function)["LastUpdateStatus"]
-                == "Successful"
-            ),
-            timeout=30,
-            what=f"the timeout update of {function}",
-        )
-
-    set_timeout(seconds)
-    try:
-        yield
-        wait_queue_drained(aws("sqs"), outputs["QueueUrl"], timeout=120)
-    finally:
-        set_timeout(original)
 
 
 # --- each path with its limit --------------------------------------------------------------------
@@ -247,13 +214,16 @@ def test_a_workbook_that_cannot_be_parsed_before_the_timeout_fails_at_once(
 
 @pytest.mark.slow
 def test_a_million_row_workbook_uploaded_in_presigned_parts_succeeds_with_its_statistics(
-    api: Api, aws: AwsClientFactory, outputs: StackOutputs
+    api: Api, aws: AwsClientFactory, outputs: StackOutputs, function_settings: FunctionSettings
 ) -> None:
     # Given a 1M-row x 10-column workbook (about 55 MB) and the statistics computed writing it
     path, expected = cached_large_workbook(MILLION)
     worker = outputs["WorkerFunctionName"]
-    # The worker gets Lambda's longest timeout, so a slow machine cannot fail it for time
-    with worker_timeout(aws, outputs, 900):
+    # The worker gets Lambda's longest timeout (as `WorkerTimeout` would set it), so a slow
+    # machine cannot fail it for time
+    with function_settings.configured(
+        worker, {"Timeout": 900}, settle=(aws("sqs"), outputs["QueueUrl"])
+    ):
         # When it is uploaded in presigned parts
         started_at = time.monotonic()
         started = presigned_multipart(api, path)

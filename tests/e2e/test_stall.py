@@ -293,44 +293,39 @@ def test_a_worker_that_cannot_import_fires_alarms_and_loses_no_task(
     function_settings: FunctionSettings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    lambda_client, sqs = aws("lambda"), aws("sqs")
+    sqs = aws("sqs")
     worker, canary = outputs["WorkerFunctionName"], outputs["CanaryFunctionName"]
     errors_alarm, canary_alarm = outputs["WorkerErrorsAlarmName"], outputs["CanaryAlarmName"]
     queue = outputs["QueueUrl"]
     wait_queue_drained(sqs, queue, timeout=60)
     for alarm in (errors_alarm, canary_alarm):
         wait_alarm(aws, alarm, "OK", timeout=240)
-    original_handler = lambda_client.get_function_configuration(FunctionName=worker)["Handler"]
     original_visibility = sqs.get_queue_attributes(
         QueueUrl=queue, AttributeNames=["VisibilityTimeout"]
     )["Attributes"]["VisibilityTimeout"]
     broken_module = f"sheetflow.handlers.missing_{uuid.uuid4().hex[:6]}.handler"
 
-    def set_handler(handler: str) -> None:
-        lambda_client.update_function_configuration(FunctionName=worker, Handler=handler)
-        wait_until(
-            lambda: (
-                lambda_client.get_function_configuration(FunctionName=worker)["LastUpdateStatus"]
-                == "Successful"
-            ),
-            timeout=30,
-            what="the worker's update",
-        )
-
     # Failed deliveries come back after 5 s instead of 12 minutes, so retries run out quickly.
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "5"})
-    set_handler(broken_module)
+    # A receive takes the queue's visibility timeout when it starts, so a long poll of the
+    # worker's trigger begun before the change would still hide the first message for 12 minutes
+    # (seen: the upload's message stayed in flight past the wait below). No such poll outlasts
+    # the mapping's batching window: let it end before anything is queued.
+    time.sleep(longest_poll_seconds(aws, worker) + 1)
     try:
-        # Given a broken worker deploy, when a workbook and a canary go in
-        task_id = api.upload(samples.orders_workbook(5), filename="broken.xlsx").json()["task_id"]
-        with function_settings.overridden(canary, {"CANARY_DEADLINE_SECONDS": "10"}):
+        with (
+            function_settings.configured(worker, {"Handler": broken_module}),
+            function_settings.overridden(canary, {"CANARY_DEADLINE_SECONDS": "10"}),
+        ):
+            # Given a broken worker deploy, when a workbook and a canary go in
+            upload = api.upload(samples.orders_workbook(5), filename="broken.xlsx")
+            task_id = upload.json()["task_id"]
             first_canary = invoke(aws, canary, scheduled_event())["started_task_id"]
             assert first_canary
 
             # Then the errors alarm fires
             wait_alarm(aws, errors_alarm, "ALARM", timeout=150)
             # And the task is not stuck: its retries run out and it is FAILED with a reason
-            # (LocalStack's trigger backs off up to 60 s after each failed batch, as AWS's does)
             try:
                 failed = api.wait_finished(task_id, timeout=600)
             except AssertionError as unfinished:
@@ -351,7 +346,6 @@ def test_a_worker_that_cannot_import_fires_alarms_and_loses_no_task(
             second_canary = missed["started_task_id"]
             wait_alarm(aws, canary_alarm, "ALARM", timeout=150)
     finally:
-        set_handler(original_handler)
         sqs.set_queue_attributes(
             QueueUrl=queue, Attributes={"VisibilityTimeout": original_visibility}
         )
@@ -408,3 +402,12 @@ def pipeline_state(aws: AwsClientFactory, outputs: StackOutputs, task_id: str) -
     }
     status = (task.status, task.attempts, task.error) if task else None
     return f"task {status}, queues {counts}, triggers {triggers}"
+
+
+def longest_poll_seconds(aws: AwsClientFactory, function: str) -> int:
+    """How long one receive of the function's queue triggers may wait (their batching window)."""
+    mappings = aws("lambda").list_event_source_mappings(FunctionName=function)
+    return max(
+        int(mapping.get("MaximumBatchingWindowInSeconds", 0))
+        for mapping in mappings["EventSourceMappings"]
+    )

@@ -116,7 +116,7 @@ class Api:
 
 
 class FunctionSettings:
-    """Changes a deployed function's environment for one test, then puts it back.
+    """Changes a deployed function's configuration for one test, then puts it back.
 
     Faults are injected the way an operator would misconfigure a function, never through a
     test-only branch in the code.
@@ -125,7 +125,44 @@ class FunctionSettings:
     def __init__(self, lambda_client: Any) -> None:
         self._lambda = lambda_client
 
-    def _wait_updated(self, name: str) -> None:
+    @contextmanager
+    def overridden(
+        self, name: str, changes: dict[str, str], *, settle: tuple[Any, str] | None = None
+    ) -> Iterator[None]:
+        """The function runs with these environment variables changed inside the block."""
+        variables = self._lambda.get_function_configuration(FunctionName=name)["Environment"][
+            "Variables"
+        ]
+        with self.configured(
+            name, {"Environment": {"Variables": {**variables, **changes}}}, settle=settle
+        ):
+            yield
+
+    @contextmanager
+    def configured(
+        self, name: str, configuration: dict[str, Any], *, settle: tuple[Any, str] | None = None
+    ) -> Iterator[None]:
+        """The function runs with `configuration` (UpdateFunctionConfiguration's fields, such
+        as Timeout or Handler) inside the block; each field is put back afterwards.
+
+        `settle` (an SQS client and the URL of the queue the function consumes) makes the
+        restore wait until that queue holds nothing in flight: LocalStack stops a function's
+        environments mid-invocation when its configuration changes (AWS lets them finish), so a
+        restore right after a task is marked finished would leave its message undeleted until
+        the visibility timeout ran out, and the work of the next test would wait behind it.
+        """
+        current = self._lambda.get_function_configuration(FunctionName=name)
+        original = {field: current[field] for field in configuration}
+        self._update(name, configuration)
+        try:
+            yield
+            if settle is not None:
+                wait_queue_drained(*settle, timeout=120)
+        finally:
+            self._update(name, original)
+
+    def _update(self, name: str, configuration: dict[str, Any]) -> None:
+        self._lambda.update_function_configuration(FunctionName=name, **configuration)
         wait_until(
             lambda: (
                 self._lambda.get_function_configuration(FunctionName=name)["LastUpdateStatus"]
@@ -134,35 +171,6 @@ class FunctionSettings:
             timeout=30,
             what=f"the configuration update of {name}",
         )
-
-    @contextmanager
-    def overridden(
-        self, name: str, changes: dict[str, str], *, settle: tuple[Any, str] | None = None
-    ) -> Iterator[None]:
-        """The function runs with `changes` inside the block.
-
-        `settle` (an SQS client and the URL of the queue the function consumes) makes the
-        restore wait until that queue holds nothing in flight: LocalStack stops a function's
-        environments mid-invocation when its configuration changes (AWS lets them finish), so a
-        restore right after a task is marked finished would leave its message undeleted until
-        the visibility timeout ran out, and the work of the next test would wait behind it.
-        """
-        original = self._lambda.get_function_configuration(FunctionName=name)["Environment"][
-            "Variables"
-        ]
-        self._lambda.update_function_configuration(
-            FunctionName=name, Environment={"Variables": {**original, **changes}}
-        )
-        self._wait_updated(name)
-        try:
-            yield
-            if settle is not None:
-                wait_queue_drained(*settle, timeout=120)
-        finally:
-            self._lambda.update_function_configuration(
-                FunctionName=name, Environment={"Variables": original}
-            )
-            self._wait_updated(name)
 
 
 class AttemptWatcher:

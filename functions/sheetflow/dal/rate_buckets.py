@@ -8,6 +8,8 @@ couple of days after its client's last request.
 
 from __future__ import annotations
 
+import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,8 +26,10 @@ if TYPE_CHECKING:
 
 _PREFIX = "ratelimit#"
 _KEEP_SECONDS = 2 * 24 * 3600
-# Concurrent requests of one client that lost the race read again (a page makes five at once).
+# Concurrent requests of one client that lost the race read again (a page makes five at once),
+# after a random pause that grows with each loss, so that the losers do not collide again in step.
 _TRIES = 10
+_PAUSE_STEP_SECONDS = 0.02
 
 
 class RateBuckets:
@@ -42,7 +46,10 @@ class RateBuckets:
         """Applies `take` to the owner's bucket and stores the result atomically; whatever
         `take` raises (a ThrottledError) leaves the bucket as it was."""
         key = f"{_PREFIX}{owner}"
-        for _ in range(_TRIES):
+        for attempt in range(_TRIES):
+            if attempt:
+                # Jitter, not a secret: the standard generator is right here.
+                time.sleep(random.uniform(0, _PAUSE_STEP_SECONDS * attempt))  # nosec B311
             with dependency_call("GetItem"):
                 item = self._table.get_item(Key={"task_id": key}, ConsistentRead=True).get("Item")
             version = int(str(item["version"])) if item else 0
