@@ -9,6 +9,7 @@ LocalStack's endpoint), so no other process on the machine is ever signalled.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -23,6 +24,7 @@ from typing import Any
 
 from sheetflow.logic.messages import task_message
 from stackctl import aws, localstack
+from tests.support.e2e import set_visibility_timeout
 from tests.support.waiting import wait_until
 
 
@@ -72,6 +74,10 @@ def busy(pid: int) -> bool:
         return False
 
 
+# How long the owed kills wait for a process that is in the middle of a file.
+OWED_MID_FILE_SECONDS = 10.0
+
+
 class Saboteur:
     """A thread that, at random moments until stopped, kills a worker environment or consumer
     (preferring one that is mid-file) and sends copies of task messages already sent."""
@@ -113,9 +119,17 @@ class Saboteur:
     def _run(self) -> None:
         tick = 0.25
         kills = (self.kill_lambda_environment, self.kill_standalone_consumer)
+        # One kill of each kind is owed from the start, so that a run that drains within
+        # seconds (a fast, quiet machine) has both: of a process in the middle of a file when
+        # one shows up within OWED_MID_FILE_SECONDS, else of any.
+        owed = list(kills)
+        started = time.monotonic()
         while not self._stop.wait(tick):
+            mid_file = time.monotonic() - started < OWED_MID_FILE_SECONDS
+            if owed and self._act(functools.partial(owed[0], mid_file=mid_file)):
+                owed.pop(0)
             # Two independent streams of random moments (Poisson, drawn per tick).
-            actions = []
+            actions: list[Callable[[], bool]] = []
             if self.rng.random() < tick / self.kill_pause:
                 actions.append(self.rng.choice(kills))
             if self.rng.random() < tick / self.duplicate_pause:
@@ -123,50 +137,58 @@ class Saboteur:
             for action in actions:
                 self._act(action)
 
-    def _act(self, action: Callable[[], None]) -> None:
+    def _act(self, action: Callable[[], bool]) -> bool:
+        """Whether the action did its harm (a process killed, a copy sent)."""
         try:
-            action()
+            return action()
         except Exception as error:  # one failed action must not end the faults
             self.counts["sabotage_errors"] += 1
-            print(f"  sabotage {action.__name__} failed: {error}", flush=True)
+            name = getattr(action, "__name__", repr(action))
+            print(f"  sabotage {name} failed: {error}", flush=True)
+            return False
 
     @staticmethod
-    def _pick(pids: list[int], rng: random.Random) -> int | None:
+    def _pick(pids: list[int], rng: random.Random, mid_file: bool) -> int | None:
         # Prefer a process that is running (in the middle of a file) over an idle one; wait a
-        # little for one to become busy.
+        # little for one to become busy. `mid_file`: only a running one.
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
             running = [pid for pid in pids if busy(pid)]
             if running:
                 return rng.choice(running)
             time.sleep(0.02)
-        return rng.choice(pids) if pids else None
+        return rng.choice(pids) if pids and not mid_file else None
 
-    def kill_lambda_environment(self) -> None:
-        pid = self._pick(lambda_environment_pids(self.worker_function), self.rng)
-        if pid is not None and _kill(pid):
-            self.counts["lambda_kills"] += 1
+    def kill_lambda_environment(self, mid_file: bool = False) -> bool:
+        pid = self._pick(lambda_environment_pids(self.worker_function), self.rng, mid_file)
+        if pid is None or not _kill(pid):
+            return False
+        self.counts["lambda_kills"] += 1
+        return True
 
-    def kill_standalone_consumer(self) -> None:
+    def kill_standalone_consumer(self, mid_file: bool = False) -> bool:
         supervisor = self.standalone_pid()
         if supervisor is None:
-            return
+            return False
         # The supervisor's consumer processes (spawned), not multiprocessing's resource tracker.
         consumers = [pid for pid in child_pids(supervisor) if _is_consumer(pid)]
-        pid = self._pick(consumers, self.rng)
-        if pid is not None and _kill(pid):
-            self.counts["consumer_kills"] += 1
+        pid = self._pick(consumers, self.rng, mid_file)
+        if pid is None or not _kill(pid):
+            return False
+        self.counts["consumer_kills"] += 1
+        return True
 
-    def duplicate(self) -> None:
+    def duplicate(self) -> bool:
         accepted = self.accepted()
         if not accepted:
-            return
+            return False
         task_id, key = self.rng.choice(accepted)
         self._sqs.send_message(
             QueueUrl=self.queue_url, MessageBody=task_message(task_id, self.bucket, key)
         )
         self.counts["duplicates"] += 1
         self.duplicated[task_id] += 1
+        return True
 
 
 def _is_consumer(pid: int) -> bool:
@@ -218,7 +240,8 @@ def worker_settings(
 
     env = original.get("Environment", {}).get("Variables", {})
     configure({**env, **variables}, timeout)
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(visibility)})
+    # Through a probe: a receive begun before the change would hide a message for the old time.
+    set_visibility_timeout(sqs, queue_url, visibility)
     try:
         yield
     finally:

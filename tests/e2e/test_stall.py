@@ -29,6 +29,7 @@ from tests.support.e2e import (
     Api,
     FunctionSettings,
     function_log_messages,
+    set_visibility_timeout,
     stored_task,
     wait_queue_drained,
 )
@@ -306,12 +307,7 @@ def test_a_worker_that_cannot_import_fires_alarms_and_loses_no_task(
     broken_module = f"sheetflow.handlers.missing_{uuid.uuid4().hex[:6]}.handler"
 
     # Failed deliveries come back after 5 s instead of 12 minutes, so retries run out quickly.
-    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "5"})
-    # A receive takes the queue's visibility timeout when it starts, so a long poll of the
-    # worker's trigger begun before the change would still hide the first message for 12 minutes
-    # (seen: the upload's message stayed in flight past the wait below). No such poll outlasts
-    # the mapping's batching window: let it end before anything is queued.
-    time.sleep(longest_poll_seconds(aws, worker) + 1)
+    set_visibility_timeout(sqs, queue, 5)
     try:
         with (
             function_settings.configured(worker, {"Handler": broken_module}),
@@ -402,12 +398,3 @@ def pipeline_state(aws: AwsClientFactory, outputs: StackOutputs, task_id: str) -
     }
     status = (task.status, task.attempts, task.error) if task else None
     return f"task {status}, queues {counts}, triggers {triggers}"
-
-
-def longest_poll_seconds(aws: AwsClientFactory, function: str) -> int:
-    """How long one receive of the function's queue triggers may wait (their batching window)."""
-    mappings = aws("lambda").list_event_source_mappings(FunctionName=function)
-    return max(
-        int(mapping.get("MaximumBatchingWindowInSeconds", 0))
-        for mapping in mappings["EventSourceMappings"]
-    )

@@ -3,6 +3,7 @@ settings, a watcher of a task's attempts, and the queue's depth."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -218,6 +219,38 @@ def wait_queue_drained(sqs: Any, queue_url: str, timeout: float = 30) -> None:
         return all(value == "0" for value in attributes.values())
 
     wait_until(drained, timeout=timeout, what="the queue to drain")
+
+
+def set_visibility_timeout(sqs: Any, queue_url: str, seconds: int) -> None:
+    """Changes a queue's visibility timeout so that it holds for the next message received.
+
+    A receive takes the timeout when it starts, so a long poll of the queue's trigger begun before
+    the change would still hide the next message for the old time (seen: twelve minutes). A probe
+    the trigger's function consumes (S3's test event, which carries nothing to do) marks the
+    change: the trigger polls one receive at a time, so every receive after the probe's began
+    after the change. Needs the function to be healthy, and nothing else sending, meanwhile.
+    """
+
+    def depths() -> tuple[int, int]:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+    # Messages already in flight (another test's, hidden for long) are not the probe's business.
+    _, in_flight_before = depths()
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"Event": "s3:TestEvent"}))
+
+    def probe_consumed() -> bool:
+        visible, in_flight = depths()
+        return visible == 0 and in_flight <= in_flight_before
+
+    wait_until(probe_consumed, timeout=60, what="the visibility probe to be consumed")
 
 
 def function_log_messages(aws: Any, function: str) -> list[str]:
