@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -28,6 +29,11 @@ EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 EVENTS = sorted(path for path in EVENTS_DIR.glob("*.json") if not path.name.startswith("bus-"))
 BUS_EVENTS = sorted(EVENTS_DIR.glob("bus-*.json"))
 CLI = paths.venv("dev") / "bin" / "sheetflow"
+# Runs argv[1:] with SIGINT at its default disposition.
+DEFAULT_SIGINT_THEN_EXEC = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 TASK_LINE = re.compile(r"^Task ([0-9a-f]{32})$", re.MULTILINE)
 
 
@@ -193,9 +199,12 @@ def test_logs_show_the_workers_lines(
 def test_logs_follow_prints_new_lines_until_interrupted(
     run_cli: CliRunner, on_cli_stack: StackOutputs, tmp_path: Path
 ) -> None:
-    # Given `logs worker --follow` running as a user starts it
+    # Given `logs worker --follow` running as a user starts it from a terminal: with Ctrl-C's
+    # signal at its default, even when this test runs in a background job that ignores it
+    # (ignored signals stay ignored across exec, and Python then installs no handler)
+    command = [str(CLI), "logs", "worker", "--follow", "--since", "1s"]
     follower = subprocess.Popen(
-        [str(CLI), "logs", "worker", "--follow", "--since", "1s"],
+        [sys.executable, "-c", DEFAULT_SIGINT_THEN_EXEC, *command],
         env={**os.environ, "SHEETFLOW_STACK": CLI_TEST_STACK},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
