@@ -18,10 +18,9 @@ FOLDERS = ("HOME", "FILESYSTEM_ROOT", "CONFIG_DIR", "TMPDIR")
 REAL_POPEN = subprocess.Popen
 
 
-def test_a_started_localstack_is_waited_for_before_its_command_line_names_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # Given a project home with a LocalStack interpreter, and a port nothing answers on yet
+@pytest.fixture
+def project_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A project home with a LocalStack interpreter, and a port nothing answers on yet."""
     monkeypatch.setenv("SHEETFLOW_HOME", str(tmp_path))
     interpreter = paths.venv("localstack") / "bin" / "python"
     interpreter.parent.mkdir(parents=True)
@@ -33,6 +32,13 @@ def test_a_started_localstack_is_waited_for_before_its_command_line_names_it(
         "runtime_environment",
         lambda: {name: str(tmp_path / name.lower()) for name in FOLDERS},
     )
+    return tmp_path
+
+
+def test_a_started_localstack_is_waited_for_before_its_command_line_names_it(
+    monkeypatch: pytest.MonkeyPatch, project_home: Path
+) -> None:
+    # Given a project home with a LocalStack interpreter, and a port nothing answers on yet
     # And a child that runs, but whose command line never names LocalStack (as between fork and
     # exec), which answers health checks only after a few probes
     started: list[subprocess.Popen[bytes]] = []
@@ -60,20 +66,9 @@ def test_a_started_localstack_is_waited_for_before_its_command_line_names_it(
 
 
 def test_a_child_that_exits_while_starting_is_reported_with_its_log(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, project_home: Path
 ) -> None:
     # Given a LocalStack that exits at once, having written why
-    monkeypatch.setenv("SHEETFLOW_HOME", str(tmp_path))
-    interpreter = paths.venv("localstack") / "bin" / "python"
-    interpreter.parent.mkdir(parents=True)
-    interpreter.symlink_to(sys.executable)
-    paths.localstack_dir().mkdir(parents=True)
-    monkeypatch.setattr(localstack, "_port_is_free", lambda: True)
-    monkeypatch.setattr(
-        localstack,
-        "runtime_environment",
-        lambda: {name: str(tmp_path / name.lower()) for name in FOLDERS},
-    )
 
     def failing(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
         return REAL_POPEN(  # nosec B603: this interpreter, a fixed script

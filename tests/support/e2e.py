@@ -208,17 +208,23 @@ class AttemptWatcher:
         )
 
 
+def queue_counts(sqs: Any, queue_url: str) -> tuple[int, int]:
+    """The queue's (visible, in flight) message counts."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
 def wait_queue_drained(sqs: Any, queue_url: str, timeout: float = 30) -> None:
     """Until the queue holds no message, visible or in flight."""
-
-    def drained() -> bool:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return all(value == "0" for value in attributes.values())
-
-    wait_until(drained, timeout=timeout, what="the queue to drain")
+    wait_until(
+        lambda: queue_counts(sqs, queue_url) == (0, 0), timeout=timeout, what="the queue to drain"
+    )
 
 
 def set_visibility_timeout(sqs: Any, queue_url: str, seconds: int) -> None:
@@ -231,23 +237,13 @@ def set_visibility_timeout(sqs: Any, queue_url: str, seconds: int) -> None:
     after the change. Needs the function to be healthy, and nothing else sending, meanwhile.
     """
 
-    def depths() -> tuple[int, int]:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
-
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
     # Messages already in flight (another test's, hidden for long) are not the probe's business.
-    _, in_flight_before = depths()
+    _, in_flight_before = queue_counts(sqs, queue_url)
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"Event": "s3:TestEvent"}))
 
     def probe_consumed() -> bool:
-        visible, in_flight = depths()
+        visible, in_flight = queue_counts(sqs, queue_url)
         return visible == 0 and in_flight <= in_flight_before
 
     wait_until(probe_consumed, timeout=60, what="the visibility probe to be consumed")

@@ -19,6 +19,7 @@ from sheetflow.dal.queues import send
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import Task, TaskStatus
 from tests.support.aws import AwsClientFactory
+from tests.support.e2e import queue_counts, wait_queue_drained
 from tests.support.waiting import wait_until
 from tests.support.worker import Pipeline, StartWorker, WorkerProcess, submit
 
@@ -33,17 +34,6 @@ def current(pipeline: Pipeline, task_id: str) -> Task:
 
 def all_succeeded(pipeline: Pipeline, task_ids: list[str]) -> bool:
     return all(current(pipeline, task_id).status is TaskStatus.SUCCEEDED for task_id in task_ids)
-
-
-def queue_counts(aws: AwsClientFactory, queue_url: str) -> tuple[int, int]:
-    attributes = aws("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
 
 
 def succeeded_per_task(*workers: WorkerProcess) -> Counter[str]:
@@ -111,7 +101,7 @@ def test_two_workers_process_every_task_once(
     wait_until(lambda: all_succeeded(pipeline, task_ids), timeout=60, what="all tasks to succeed")
     # (a duplicate that meets its task while the first delivery still publishes the finish event
     # waits until that publisher's 30 s lease has lapsed, then is skipped: allow for that)
-    wait_until(lambda: queue_counts(aws, pipeline.queue_url) == (0, 0), 120, what="queue drained")
+    wait_queue_drained(aws("sqs"), pipeline.queue_url, timeout=120)
     # (a task is SUCCEEDED before its worker writes the outcome line: wait for the lines)
     wait_until(
         lambda: len(first.outcomes()) + len(second.outcomes()) >= 30, 30, what="30 outcome lines"
@@ -152,7 +142,7 @@ def test_sigterm_mid_file_finishes_it_and_exits_zero(
     assert succeeded_per_task(worker) == Counter([in_hand.task_id])
     # and the task it had not started is untouched, its message back in the queue at once
     assert current(pipeline, other.task_id).status is TaskStatus.QUEUED
-    assert queue_counts(aws, pipeline.queue_url) == (1, 0)
+    assert queue_counts(aws("sqs"), pipeline.queue_url) == (1, 0)
 
 
 def test_sigkill_mid_file_message_returns_and_is_processed_once(
@@ -210,7 +200,7 @@ def test_slow_file_keeps_its_message_invisible_and_is_processed_once(
     assert success["duration_ms"] > 2 * 3000
     # and its message was received once and deleted: no worker saw it again
     assert success["receive_count"] == 1
-    wait_until(lambda: queue_counts(aws, pipeline.queue_url) == (0, 0), 10, what="queue empty")
+    wait_queue_drained(aws("sqs"), pipeline.queue_url, timeout=10)
 
 
 def test_second_signal_exits_at_once(
