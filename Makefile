@@ -53,8 +53,8 @@ lint: install ## ruff, mypy, import contracts, cfn-lint, sam validate --lint, ch
 		--file template.yaml
 	@$(SECURITY)/bandit --quiet --recursive functions infra
 
-test: lint ## everything: lint, unit tests (moto), LocalStack integration and end-to-end tests
-	@$(VENV)/pytest
+test: lint ## everything: lint, then every test in parallel lanes, each with its own LocalStack (tests/lanes.py)
+	@$(PYTHON) -m tests.lanes
 
 test-unit: install ## every test that needs no LocalStack (all not marked `localstack`)
 	@$(VENV)/pytest -m "not localstack"
@@ -86,4 +86,4 @@ chaos: up ## N uploads (default 1000) under kills, duplicates and AWS faults; in
 	@$(PYTHON) -m benchmarks.chaos --uploads $(or $(N),1000) $(if $(filter 1,$(RESTART)),--restart)
 
 clean: down ## remove LocalStack state and build output (keeps the virtualenvs)
-	@rm -rf .local/localstack .aws-sam
+	@rm -rf .local/localstack .local/instances .aws-sam

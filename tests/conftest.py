@@ -10,20 +10,43 @@ through a fixture gets the mark here, so a missing mark cannot slip it into the 
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stackctl import aws as stackctl_aws
 from stackctl import localstack
+from tests import lanes
 from tests.support.aws import AwsClientFactory
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--lane",
+        choices=[lane.name for lane in lanes.LANES],
+        help="run only this lane's tests (tests/lanes.py; `make test` runs every lane at once)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "localstack_endpoint" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.localstack)
+    lane = config.getoption("--lane")
+    if lane is None:
+        return
+    chosen: list[pytest.Item] = []
+    others: list[pytest.Item] = []
+    for item in items:
+        in_lane = lanes.lane_of(item.nodeid, item.get_closest_marker("localstack") is not None)
+        (chosen if in_lane == lane else others).append(item)
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = chosen
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +79,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _SUITE_SECONDS:
         return
+    if record := os.environ.get(lanes.SUITE_SECONDS_VARIABLE):
+        Path(record).write_text(json.dumps(_SUITE_SECONDS))
     terminalreporter.write_sep("-", "wall time per suite")
     for suite, seconds in sorted(_SUITE_SECONDS.items(), key=lambda item: -item[1]):
         terminalreporter.write_line(f"{suite:<12} {seconds:8.1f} s")

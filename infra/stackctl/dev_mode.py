@@ -46,7 +46,7 @@ class Switched:
 
 
 def state_dir(stack_name: str) -> Path:
-    return paths.state_dir() / "dev-mode" / stack_name
+    return paths.instance_dir() / "dev-mode" / stack_name
 
 
 def _state_file(stack_name: str) -> Path:

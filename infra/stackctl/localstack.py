@@ -22,13 +22,12 @@ from stackctl import paths
 from stackctl.errors import UserFacingError
 
 HOST = "127.0.0.1"
-DEFAULT_PORT = 4566
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 
 
 def port() -> int:
-    return int(os.environ.get("SHEETFLOW_PORT", DEFAULT_PORT))
+    return int(os.environ.get("SHEETFLOW_PORT", paths.DEFAULT_PORT))
 
 
 def endpoint_url() -> str:

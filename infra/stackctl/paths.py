@@ -19,8 +19,23 @@ def venv(name: str) -> Path:
     return state_dir() / "venvs" / name
 
 
+# LocalStack's port unless SHEETFLOW_PORT says otherwise (stackctl.localstack reads the same).
+DEFAULT_PORT = 4566
+
+
+def instance_dir() -> Path:
+    """What belongs to one LocalStack: its own state and the stacks built for it.
+
+    The default port keeps the familiar `.local/`; another port (a second checkout's stack, or one
+    of `make test`'s parallel lanes) gets `.local/instances/<port>/`, so two LocalStacks started
+    from one project never share a pid file, a build folder or stored objects.
+    """
+    port = os.environ.get("SHEETFLOW_PORT", str(DEFAULT_PORT))
+    return state_dir() if port == str(DEFAULT_PORT) else state_dir() / "instances" / port
+
+
 def localstack_dir() -> Path:
-    return state_dir() / "localstack"
+    return instance_dir() / "localstack"
 
 
 def localstack_pid_file() -> Path:

@@ -77,10 +77,20 @@ def build(template: Path, build_dir: Path) -> Path:
             "--cache-dir",
             str(build_dir.parent / f"{build_dir.name}-cache"),
         ],
-        cwd=template.parent,
+        cwd=_build_workdir(build_dir),
         what="sam build",
     )
     return build_dir / "template.yaml"
+
+
+def _build_workdir(build_dir: Path) -> Path:
+    """A cached build keeps dependencies in `.aws-sam/deps` under its working folder and deletes
+    the ones its own build graph does not name: builds sharing a folder (two stacks, or two
+    LocalStacks, built at once) would delete each other's. Relative paths in the template still
+    resolve from the template's folder."""
+    workdir = build_dir.parent / f"{build_dir.name}-work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
 
 
 def deploy(

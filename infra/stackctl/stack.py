@@ -69,7 +69,7 @@ def deploy(name: str | None = None, parameters: dict[str, str] | None = None) ->
     name = name or stack_name()
     root = paths.project_root()
     # A build folder per stack: deploys of different stacks may run at the same time.
-    built = sam.build(root / "template.yaml", paths.state_dir() / "build" / name)
+    built = sam.build(root / "template.yaml", paths.instance_dir() / "build" / name)
     sam.deploy(built, name, parameters)
     deployed = outputs(name)
     # SES sends only from verified identities. On AWS that is an operator's step (DNS or a

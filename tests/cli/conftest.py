@@ -41,7 +41,7 @@ def deployed_code_fingerprint() -> str:
 
 
 def _fingerprint_file() -> Path:
-    return paths.state_dir() / f"{CLI_TEST_STACK}.fingerprint"
+    return paths.instance_dir() / f"{CLI_TEST_STACK}.fingerprint"
 
 
 @pytest.fixture(scope="session")

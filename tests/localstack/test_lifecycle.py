@@ -55,7 +55,8 @@ class PrivateStack:
         )
 
     def pid(self) -> int:
-        return int((self.home / ".local" / "localstack" / "localstack.pid").read_text())
+        instance = self.home / ".local" / "instances" / str(self.port)
+        return int((instance / "localstack" / "localstack.pid").read_text())
 
     def lambda_environment_pids(self) -> set[int]:
         """Runtime processes whose code lives under this stack's state folder."""

@@ -18,6 +18,7 @@ import pytest
 from sheetflow.dal.queues import send
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import Task, TaskStatus
+from stackctl import localstack
 from tests.support.aws import AwsClientFactory
 from tests.support.e2e import queue_counts, wait_queue_drained
 from tests.support.waiting import wait_until
@@ -268,7 +269,7 @@ def test_readiness_fails_when_a_dependency_is_missing(
     ("env", "expected"),
     [
         (
-            {"QUEUE_URL": "http://127.0.0.1:4566/000000000000/no-such-worker-queue"},
+            {"QUEUE_URL": f"{localstack.endpoint_url()}/000000000000/no-such-worker-queue"},
             "does not exist",
         ),
         ({"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, "cannot reach http://127.0.0.1:9"),
@@ -280,7 +281,7 @@ def test_cannot_start_gives_one_line_and_exit_2(
     start_worker: StartWorker, env: dict[str, str], expected: str
 ) -> None:
     base = {
-        "QUEUE_URL": "http://127.0.0.1:4566/000000000000/irrelevant",
+        "QUEUE_URL": f"{localstack.endpoint_url()}/000000000000/irrelevant",
         "TABLE_NAME": "tasks",
         "BUCKET_NAME": "bucket",
         "EVENT_BUS_NAME": "events",
