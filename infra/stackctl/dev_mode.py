@@ -9,13 +9,18 @@ template.yaml is not touched: the switch is made through the Lambda API on the d
 functions. Before switching, each function's packaged code (the zip LocalStack holds) and its
 layers are saved under `.local/dev-mode/<stack>/`; leaving puts them back. The saved state
 survives the command, so `sheetflow dev --off` restores after a crash or from another shell.
+One session per stack (`session()`): a second one, entering while the first leaves, would save
+the half-restored functions as their packaged state.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,6 +56,27 @@ def state_dir(stack_name: str) -> Path:
 
 def _state_file(stack_name: str) -> Path:
     return state_dir(stack_name) / "functions.json"
+
+
+@contextlib.contextmanager
+def session(stack_name: str) -> Iterator[None]:
+    """Held by a running `sheetflow dev` for its whole session, and by `--off` while it restores:
+    UserFacingError when another holds it. The lock dies with its process, even when killed."""
+    state_dir(stack_name).mkdir(parents=True, exist_ok=True)
+    with (state_dir(stack_name) / "session.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise UserFacingError(
+                f"Another `sheetflow dev` (pid {holder}) is running for stack {stack_name!r}.",
+                "Stop it with Ctrl-C (it restores the packaged code itself), then retry.",
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
 
 
 def _load_state(stack_name: str) -> dict[str, SavedFunction]:
@@ -194,11 +220,12 @@ def leave(stack_name: str) -> list[str]:
             return None  # gone (LocalStack restarted, or the stack deleted): nothing to restore
         if not _is_hot_reloading(function):
             return None  # redeployed meanwhile: it runs packaged code already
+        # Layers first: a function back on packaged code has its packaged layers too.
+        lambda_client.update_function_configuration(FunctionName=name, Layers=previous.layers)
+        _wait_updated(lambda_client, name)
         lambda_client.update_function_code(
             FunctionName=name, ZipFile=Path(previous.code_zip).read_bytes()
         )
-        _wait_updated(lambda_client, name)
-        lambda_client.update_function_configuration(FunctionName=name, Layers=previous.layers)
         _wait_updated(lambda_client, name)
         return name
 

@@ -122,6 +122,48 @@ def test_a_new_module_and_a_broken_save_are_picked_up(
     assert invoke(lambda_client, name)["version"] == "from helper"
 
 
+SDK_USER = """
+import boto3
+import botocore.loaders
+
+VERSION = {version!r}
+
+
+def handler(event, context):
+    # Counts the SDK's model files read while a DynamoDB client is created.
+    read = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counting(self, file_path):
+        read.append(file_path)
+        return load_file(self, file_path)
+
+    botocore.loaders.JSONFileLoader.load_file = counting
+    try:
+        boto3.client("dynamodb")
+    finally:
+        botocore.loaders.JSONFileLoader.load_file = load_file
+    return {{"version": VERSION, "model_files_read": len(read)}}
+"""
+
+
+def test_a_reloaded_runtime_finds_the_sdk_models_its_predecessor_loaded(
+    aws: AwsClientFactory, hot_function: tuple[str, Path]
+) -> None:
+    lambda_client = aws("lambda")
+    name, code = hot_function
+    # Given a runtime whose function created a DynamoDB client, reading the service's model
+    (code / "app.py").write_text(SDK_USER.format(version="one"))
+    first = invoke(lambda_client, name)
+    assert first["version"] == "one"
+    assert first["model_files_read"] > 0
+    # When a change is saved
+    (code / "app.py").write_text(SDK_USER.format(version="two"))
+    # Then the new runtime creates the same client without reading a model file again
+    second = invoke(lambda_client, name)
+    assert second == {"version": "two", "model_files_read": 0}
+
+
 def layer_arn(lambda_client: Any, content: dict[str, Any]) -> str:
     arn: str = lambda_client.publish_layer_version(
         LayerName=f"layer-{uuid.uuid4().hex[:8]}",

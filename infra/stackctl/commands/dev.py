@@ -22,9 +22,14 @@ REQUIREMENTS_CHECK_SECONDS = 1.0
 @reported_as_user_errors
 def cmd_dev(args: argparse.Namespace) -> int:
     name = stack.stack_name()
-    if args.off:
-        _leave(name)
-        return 0
+    with dev_mode.session(name):
+        if args.off:
+            _leave(name)
+            return 0
+        return _run_session(name)
+
+
+def _run_session(name: str) -> int:
     template = paths.project_root() / "template.yaml"
     if not stack.is_deployed(name):
         print(f"Stack {name!r} is not deployed yet: deploying it first …", flush=True)

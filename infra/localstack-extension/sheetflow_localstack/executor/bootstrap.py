@@ -20,10 +20,13 @@ the runtime above runs in a child, and a reload re-imports the function's code i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.machinery
+import importlib.util
 import json
 import logging
+import marshal
 import os
 import queue
 import resource
@@ -31,6 +34,7 @@ import select
 import signal
 import struct
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -291,6 +295,13 @@ def _run_runtime(
 # the function's own modules, in tens of milliseconds instead of the seconds a fresh interpreter
 # needs. The child inherits the command, result and log pipes, so the executor talks to it as
 # to any runtime.
+#
+# Two more costs would otherwise come back with every reload. Creating an SDK client loads the
+# service's model files (about half a second for DynamoDB and S3 together): the supervisor
+# creates boto3's default session before forking, each child reports the clients and resources
+# it creates through it, and the supervisor creates the same ones once, so the next child finds
+# their models loaded. And the function's modules are compiled from source: the compiled code is
+# kept by the hash of the source, so an unchanged module is not compiled again.
 
 HOT_RELOAD_VARIABLE = "LOCAL_LAMBDA_HOT_RELOAD"
 # A child whose handler failed to import exits with this; the supervisor then waits for a fix.
@@ -344,15 +355,39 @@ def _await_reload(state: dict[str, int | bool], commands_fd: int) -> None:
 
 
 class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
-    """Compiles a module of the function's folder from its source, and writes no bytecode.
+    """Loads a module of the function's folder by its source's content, never by its stamps.
 
-    A bytecode cache is trusted when the source's size and whole-second time match: a change
-    saved within the same second, same size, would run the old code. Without the source's
-    stats the loader skips the cache both ways (and leaves the working tree untouched).
+    Python's bytecode cache is trusted when the source's size and whole-second time match: a
+    change saved within the same second, same size, would run the old code. This loader keys
+    compiled code by a hash of the path and the source instead, in a folder of the runtime's
+    own temporary directory, and leaves the working tree untouched.
     """
 
-    def path_stats(self, path: str) -> Any:
-        raise OSError("hot reloading compiles the function's modules from source")
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        source = self.get_data(path)
+        key = hashlib.sha256(path.encode() + b"\0" + source).hexdigest()
+        cached = os.path.join(_compiled_code_dir(), key)
+        with (
+            contextlib.suppress(OSError, EOFError, ValueError, TypeError),
+            open(cached, "rb") as file,
+        ):
+            # bandit B302: code this runtime compiled itself, read back from its own temporary
+            # folder; whoever can write there can edit the function's source as well
+            return marshal.load(file)  # nosec B302
+        code = self.source_to_code(source, path)
+        with contextlib.suppress(OSError):
+            partial = f"{cached}.{os.getpid()}"
+            with open(partial, "wb") as file:
+                marshal.dump(code, file)
+            os.replace(partial, cached)
+        return code
+
+
+def _compiled_code_dir() -> str:
+    folder = os.path.join(tempfile.gettempdir(), "hot-reload-code")
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def _compile_code_folder_from_source(code_dir: str) -> None:
@@ -372,8 +407,70 @@ def _compile_code_folder_from_source(code_dir: str) -> None:
     sys.path_importer_cache.clear()
 
 
+def _shared_sdk_session(code_dir: str) -> Any:
+    """boto3's default session, created here so that children inherit it; None without boto3.
+
+    A boto3 in the function's own folder is the function's code, reloaded with it: not shared.
+    """
+    try:
+        spec = importlib.util.find_spec("boto3")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    if os.path.realpath(spec.origin).startswith(os.path.join(os.path.realpath(code_dir), "")):
+        return None
+    try:
+        import boto3  # noqa: PLC0415
+
+        boto3.setup_default_session()
+    except Exception:  # the child imports it itself and reports the error
+        return None
+    return boto3.DEFAULT_SESSION
+
+
+def _report_sdk_objects(session: Any, report_fd: int) -> None:
+    """In a child: tells the supervisor each kind of client or resource the function creates
+    through the shared session (as "client dynamodb"), once each."""
+    report = os.fdopen(report_fd, "w", buffering=1)
+    reported: set[str] = set()
+
+    def recording(kind: str, create: Any) -> Any:
+        def create_and_report(*args: Any, **kwargs: Any) -> Any:
+            created = create(*args, **kwargs)
+            service = kwargs.get("service_name", args[0] if args else None)
+            line = f"{kind} {service}"
+            if isinstance(service, str) and line not in reported:
+                reported.add(line)
+                with contextlib.suppress(OSError):
+                    report.write(line + "\n")
+            return created
+
+        return create_and_report
+
+    session.client = recording("client", session.client)
+    session.resource = recording("resource", session.resource)
+
+
+def _warm_sdk_models(session: Any, report_fd: int) -> threading.Thread:
+    """In the supervisor: creates what the child reports, once, so that the next child finds
+    the service models loaded. Ends when the child does (its end of the pipe closes)."""
+
+    def warm() -> None:
+        with os.fdopen(report_fd) as report:
+            for line in report:
+                kind, _, service = line.strip().partition(" ")
+                with contextlib.suppress(Exception):  # a failure only leaves the model unloaded
+                    (session.client if kind == "client" else session.resource)(service)
+
+    thread = threading.Thread(target=warm, name="sdk-model-warmer", daemon=True)
+    thread.start()
+    return thread
+
+
 def _supervise(code_dir: str, results_fd: int, commands_fd: int) -> None:
     _compile_code_folder_from_source(code_dir)
+    session = _shared_sdk_session(code_dir)
     state = {"child": 0, "reload": False}
 
     def reload(_signal: int, _frame: object) -> None:
@@ -386,20 +483,33 @@ def _supervise(code_dir: str, results_fd: int, commands_fd: int) -> None:
     while True:
         state["reload"] = False
         modules_read, modules_write = os.pipe()
+        sdk_read, sdk_write = os.pipe()
+        # Forked with no other thread running: the last child's warmer has been joined.
         child = os.fork()
         if child == 0:
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)
             os.close(modules_read)
+            os.close(sdk_read)
+            if session is not None:
+                _report_sdk_objects(session, sdk_write)
+            else:
+                os.close(sdk_write)
             importlib.invalidate_caches()
             _run_runtime(code_dir, results_fd, commands_fd, modules_write)
             os._exit(0)
         state["child"] = child
         os.close(modules_write)
+        os.close(sdk_write)
+        warmer = _warm_sdk_models(session, sdk_read) if session is not None else None
+        if warmer is None:
+            os.close(sdk_read)
         with os.fdopen(modules_read) as report:
             names = [name for name in report.read().split("\n") if name]
         _preload(names)
         _, status = os.waitpid(child, 0)
         state["child"] = 0
+        if warmer is not None:
+            warmer.join()
         if state["reload"]:
             continue
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == INIT_FAILED_EXIT:
