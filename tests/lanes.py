@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 
 # bandit B404: runs pytest, this interpreter's own
 import subprocess  # nosec B404
@@ -161,14 +162,7 @@ def _summary_line(log: Path) -> str:
     return lines[-1].strip("= ") if lines else "(no output)"
 
 
-def main(pytest_args: list[str]) -> int:
-    logs = paths.state_dir() / "test-lanes"
-    shutil.rmtree(logs, ignore_errors=True)  # no log of an earlier run or layout to mislead
-    logs.mkdir(parents=True)
-    began = time.monotonic()
-    running = [_start(lane, index, pytest_args, logs) for index, lane in enumerate(LANES)]
-    for lane in running:
-        print(f"lane {lane.lane.name:<11} port {lane.port}  log {lane.log}", flush=True)
+def _wait_for(running: list[Running]) -> None:
     pending = list(running)
     while pending:
         time.sleep(1)
@@ -182,6 +176,47 @@ def main(pytest_args: list[str]) -> int:
                     f"{_summary_line(lane.log)}",
                     flush=True,
                 )
+
+
+def _end_leftovers(running: list[Running]) -> None:
+    """After the lanes (or Ctrl-C): no pytest and no LocalStack of a lane outlives the run.
+
+    A lane's session stops the LocalStack it started; one killed or interrupted may not have.
+    """
+    for lane in running:
+        if lane.process.poll() is None:
+            lane.process.send_signal(signal.SIGINT)
+    for lane in running:
+        try:
+            lane.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            lane.process.kill()
+            lane.process.wait()
+    developers_port = os.environ.get("SHEETFLOW_PORT")
+    try:
+        for lane in running:
+            if lane.lane.name != UNIT_LANE:
+                os.environ["SHEETFLOW_PORT"] = str(lane.port)
+                localstack.stop()
+    finally:
+        if developers_port is None:
+            os.environ.pop("SHEETFLOW_PORT", None)
+        else:
+            os.environ["SHEETFLOW_PORT"] = developers_port
+
+
+def main(pytest_args: list[str]) -> int:
+    logs = paths.state_dir() / "test-lanes"
+    shutil.rmtree(logs, ignore_errors=True)  # no log of an earlier run or layout to mislead
+    logs.mkdir(parents=True)
+    began = time.monotonic()
+    running = [_start(lane, index, pytest_args, logs) for index, lane in enumerate(LANES)]
+    for lane in running:
+        print(f"lane {lane.lane.name:<11} port {lane.port}  log {lane.log}", flush=True)
+    try:
+        _wait_for(running)
+    finally:
+        _end_leftovers(running)
     failed = [lane for lane in running if lane.process.returncode != 0]
     for lane in failed:
         print(f"\n{'=' * 30} lane {lane.lane.name} (exit {lane.process.returncode}) {'=' * 30}")

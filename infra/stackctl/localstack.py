@@ -58,6 +58,8 @@ def runtime_environment() -> dict[str, str]:
         "PROVIDER_OVERRIDE_DYNAMODB": "moto",
         # LocalStack's SQS plus the ApproximateAgeOfOldestMessage metric (stall alarms).
         "PROVIDER_OVERRIDE_SQS": "sheetflow",
+        # LocalStack's S3 with object bodies under TMPDIR, not a /tmp folder shared by instances.
+        "PROVIDER_OVERRIDE_S3": "sheetflow",
         "LAMBDA_RUNTIME_EXECUTOR": "local",
         "LOCAL_LAMBDA_RUNTIMES_DIR": str(paths.state_dir() / "venvs"),
         # Event source mappings poll often and back off little, so a message reaches its
