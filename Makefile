@@ -8,7 +8,7 @@ PYTHON    := $(VENV)/python
 CLI       := $(VENV)/sheetflow
 SECURITY  := .local/venvs/security/bin
 
-.PHONY: help install up down status deploy dev demo dashboard test test-unit test-browser screenshot \
+.PHONY: help install up down status deploy dev demo dashboard test test-lanes test-unit test-browser screenshot \
 	lint docs bench bench-worker bench-reader bench-large chaos worker clean
 
 help: ## list the targets
@@ -53,7 +53,10 @@ lint: install ## ruff, mypy, import contracts, cfn-lint, sam validate --lint, ch
 		--file template.yaml
 	@$(SECURITY)/bandit --quiet --recursive functions infra
 
-test: lint ## everything: lint, then every test in parallel lanes, each with its own LocalStack (tests/lanes.py)
+test: lint ## everything: lint, unit tests (moto), LocalStack integration and end-to-end tests
+	@$(VENV)/pytest
+
+test-lanes: lint ## the same tests in five parallel lanes, each with its own LocalStack (tests/lanes.py)
 	@$(PYTHON) -m tests.lanes
 
 test-unit: install ## every test that needs no LocalStack (all not marked `localstack`)

@@ -28,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--lane",
         choices=[lane.name for lane in lanes.LANES],
-        help="run only this lane's tests (tests/lanes.py; `make test` runs every lane at once)",
+        help="run only this lane's tests (tests/lanes.py; `make test-lanes` runs them all at once)",
     )
 
 

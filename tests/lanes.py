@@ -1,4 +1,4 @@
-"""`make test`'s pytest part: the suite split into lanes that run at the same time.
+"""`make test-lanes`: the whole suite split into lanes that run at the same time.
 
 Much of the suite waits on time itself (CloudWatch alarm periods, schedules, timers, visibility
 timeouts), so lanes run side by side, each a pytest process with a LocalStack of its own on its own
