@@ -14,7 +14,8 @@ not name goes to the last lane, so a new test file can never fall outside the ru
     pytest --lane NAME                          one lane, as a lane runs it
 
 Each lane's output is kept in `.local/test-lanes/<lane>.log`; a failed lane's is printed whole.
-Exit status: 0 when every lane passed, else 1 (a lane that ran no test fails too).
+Exit status: 0 when every lane passed, else 1 (a lane that ran no test fails too); 130 after
+Ctrl-C.
 """
 
 from __future__ import annotations
@@ -116,7 +117,6 @@ def _start(lane: Lane, index: int, pytest_args: list[str], logs: Path) -> Runnin
         "SHEETFLOW_PORT": str(port),
         SUITE_SECONDS_VARIABLE: str(_suite_seconds_file(log)),
     }
-    _suite_seconds_file(log).unlink(missing_ok=True)
     # The unit lane only computes; the LocalStack lanes' deadlines come first for the CPU.
     command = ["nice", "-n", "10"] if lane.name == UNIT_LANE else []
     command += [
@@ -192,17 +192,15 @@ def _end_leftovers(running: list[Running]) -> None:
         except subprocess.TimeoutExpired:
             lane.process.kill()
             lane.process.wait()
-    developers_port = os.environ.get("SHEETFLOW_PORT")
-    try:
-        for lane in running:
-            if lane.lane.name != UNIT_LANE:
-                os.environ["SHEETFLOW_PORT"] = str(lane.port)
-                localstack.stop()
-    finally:
-        if developers_port is None:
-            os.environ.pop("SHEETFLOW_PORT", None)
-        else:
-            os.environ["SHEETFLOW_PORT"] = developers_port
+    for lane in running:
+        if lane.lane.name != UNIT_LANE:
+            # bandit B603: this interpreter's own CLI, fixed arguments
+            subprocess.run(  # nosec B603
+                [sys.executable, "-m", "stackctl.cli", "down"],
+                env={**os.environ, "SHEETFLOW_PORT": str(lane.port)},
+                stdout=subprocess.DEVNULL,
+                check=False,
+            )
 
 
 def main(pytest_args: list[str]) -> int:
@@ -215,6 +213,9 @@ def main(pytest_args: list[str]) -> int:
         print(f"lane {lane.lane.name:<11} port {lane.port}  log {lane.log}", flush=True)
     try:
         _wait_for(running)
+    except KeyboardInterrupt:
+        print("\ninterrupted: ending the lanes and their LocalStacks …", flush=True)
+        return 130
     finally:
         _end_leftovers(running)
     failed = [lane for lane in running if lane.process.returncode != 0]

@@ -20,6 +20,7 @@ the runtime above runs in a child, and a reload re-imports the function's code i
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import importlib.machinery
@@ -384,6 +385,7 @@ class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
         return code
 
 
+@functools.cache
 def _compiled_code_dir() -> str:
     folder = os.path.join(tempfile.gettempdir(), "hot-reload-code")
     os.makedirs(folder, exist_ok=True)
