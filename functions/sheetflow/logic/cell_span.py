@@ -1,17 +1,23 @@
-"""How much work a worksheet's cell positions imply for a row-by-row reader, counted cheaply.
+"""How much work a worksheet's cell positions imply for a row-by-row reader, and the limit on it.
 
 openpyxl's read-only reader pads every row up to its last present column and yields every row
 between two present ones, so a few cells far apart cost far more than their bytes: two cells per
 row in columns A and XFD make 16,384 cell visits per row; cells at A1 and A1048576 make a million
-rows. This module counts those visits from the `r` references while the XML streams past, with
-regular expressions over bytes (no XML tree), so validation can refuse absurd spans before a
-parser spends the worker's whole timeout on them.
+rows. A workbook whose visits pass `SpanLimits` is refused (TOO_MANY_CELLS) before openpyxl
+spends the worker's whole timeout on it.
+
+The streaming reader (`sheet_reader`) counts the same visits from the row shapes it parses
+anyway, at no extra pass. `CellSpan` counts them from the `r` references while a part streams
+past, with a regular expression over bytes (no XML tree): it runs only when a sheet must go to
+openpyxl, over every sheet of the workbook, so the verdict is the same whichever reader reads.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from sheetflow.logic.errors import ErrorCode, PermanentError
 
 # An opening <row ...> or <c ...> tag, with or without a namespace prefix, and its `r`
 # reference when it has one (letters: the column of a cell; digits: the row).
@@ -23,6 +29,43 @@ MAX_ROW = 1_048_576
 # Relative cost of one row yielded (even an empty one) against one padded cell, as measured on
 # openpyxl 3.1 read-only: about 2.5 us per empty row, 0.45 us per padded cell.
 ROW_WEIGHT = 5
+
+
+@dataclass(frozen=True)
+class SpanLimits:
+    """Cell and row visits a row-by-row reader may make: the larger of a fixed budget (seconds
+    of parsing) and a multiple of the cells really present, so dense sheets of any size pass and
+    only cells absurdly far apart are refused."""
+
+    max_cell_visits: int = 20_000_000
+    cell_visit_ratio: int = 8
+
+
+@dataclass(frozen=True)
+class SheetSpan:
+    """A worksheet's cells and the visits reading it row by row makes (see `CellSpan.cost`)."""
+
+    cells: int
+    visits: int
+
+
+def visits(padded_cells: int, last_row: int) -> int:
+    """The visits of a sheet: every row padded to its last column, every row up to the last."""
+    return padded_cells + ROW_WEIGHT * min(last_row, MAX_ROW)
+
+
+def check_spans(spans: list[SheetSpan], limits: SpanLimits) -> None:
+    """Refuse a workbook whose sheets, together, cost more visits than `limits` allow."""
+    total = sum(span.visits for span in spans)
+    cells = sum(span.cells for span in spans)
+    allowed = max(limits.max_cell_visits, limits.cell_visit_ratio * cells)
+    if total > allowed:
+        raise PermanentError(
+            ErrorCode.TOO_MANY_CELLS,
+            f"The worksheets hold {cells} cells placed so far apart that reading them row by "
+            f"row means {total} cell and row visits (limit {allowed}). Delete the stray cells "
+            "far from the data (or the empty rows between), save, and upload again.",
+        )
 
 
 @dataclass
@@ -39,7 +82,10 @@ class CellSpan:
     @property
     def cost(self) -> int:
         """Cell visits plus weighted row visits a row-by-row reader makes."""
-        return self.padded_cells + self._row_last_column + ROW_WEIGHT * self.last_row
+        return visits(self.padded_cells + self._row_last_column, self.last_row)
+
+    def sheet_span(self) -> SheetSpan:
+        return SheetSpan(self.cells, self.cost)
 
     def feed(self, chunk: bytes) -> None:
         data = self._pending + chunk

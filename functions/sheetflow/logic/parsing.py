@@ -5,6 +5,10 @@ read by openpyxl; the cells by the streaming reader in `sheet_reader`, with the 
 kept compact by `shared_strings`. A sheet whose XML the streaming reader does not handle is read
 by openpyxl's read-only worksheet instead, with the same statistics code, so both give the same
 result (tests/unit/test_reader_differential.py compares them on a generated corpus).
+
+The workbook's cell and row visits (`cell_span`) are judged on every path: from the streaming
+reader's own counts once every sheet is read, or, before openpyxl reads its first sheet, from a
+scan of every sheet's references; either way TOO_MANY_CELLS comes before any result.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.xml.constants import SHARED_STRINGS
 
+from sheetflow.logic.cell_span import CellSpan, SheetSpan, SpanLimits, check_spans
 from sheetflow.logic.errors import ErrorCode, PermanentError, StopRequestedError
 from sheetflow.logic.shared_strings import SharedStrings, read_shared_strings
 from sheetflow.logic.sheet_reader import Context, Plan, UnsupportedFormError, fast_kind, read_sheet
@@ -45,6 +50,7 @@ class ParseLimits:
     max_header_cells: int = 100
     max_text_length: int = 100
     max_error_refs: int = 100
+    spans: SpanLimits = field(default_factory=SpanLimits)
 
 
 @dataclass
@@ -260,6 +266,8 @@ class _Sheet:
     part: str  # path of its XML in the archive
 
 
+# How many bytes of a part are read at a time when only its end or its references matter.
+_SCAN_CHUNK = 64 * 1024
 # How many rows between two calls of a parse's `on_rows`.
 PROGRESS_EVERY_ROWS = 500
 # A sheet's stored size: `<dimension ref="A1:F501"/>`, near the start of its XML.
@@ -291,10 +299,23 @@ def parse_workbook(
             parsed = sheets[: limits.max_sheets]
             counter = _RowCounter(on_rows, _declared_rows(reader, parsed))
             stats = []
+            spans: list[SheetSpan] | None = []  # None once a scan has judged every sheet
             for sheet in parsed:
                 if should_stop():
                     raise StopRequestedError(f"stopped before sheet {sheet.title!r}")
-                stats.append(_sheet_stats(reader, sheet, context, limits, counter).to_dict())
+                try:
+                    streamed, span = _streamed_sheet_stats(reader, sheet, context, limits, counter)
+                except UnsupportedFormError:
+                    if spans is not None:
+                        check_spans(_scanned_spans(reader.archive, parsed), limits.spans)
+                        spans = None
+                    streamed = _openpyxl_fallback(reader, sheet, context, limits, counter)
+                else:
+                    if spans is not None:
+                        spans.append(span)
+                stats.append(streamed.to_dict())
+            if spans is not None:
+                check_spans(spans, limits.spans)
         return WorkbookStats(sheets=stats, sheets_truncated=len(sheets) > limits.max_sheets)
     finally:
         reader.archive.close()
@@ -420,28 +441,45 @@ def _unreadable_as_permanent(what: str) -> Iterator[None]:
         raise PermanentError(ErrorCode.CORRUPT, f"{what}: {type(exc).__name__}: {exc}.") from exc
 
 
-def _sheet_stats(
-    reader: ExcelReader,
-    sheet: _Sheet,
-    context: Context,
-    limits: ParseLimits,
-    counter: _RowCounter | None = None,
-) -> SheetStats:
+def _streamed_sheet_stats(
+    reader: ExcelReader, sheet: _Sheet, context: Context, limits: ParseLimits, counter: _RowCounter
+) -> tuple[SheetStats, SheetSpan]:
+    """The sheet through the streaming reader; UnsupportedFormError leaves it to openpyxl."""
     stats = SheetStats(name=sheet.title, limits=limits, context=context)
-    counted = counter.rows if counter else 0
-    try:
-        with reader.archive.open(sheet.part) as source:
-            read_sheet(source, _CountingSink(stats, counter) if counter else stats, context)
-        return stats
-    except UnsupportedFormError:
-        # A form the streaming reader leaves to openpyxl: start this sheet again with it.
-        worksheet = ReadOnlyWorksheet(reader.wb, sheet.title, sheet.part, context.shared)
-        fallback = openpyxl_sheet_stats(worksheet, limits)
-        if counter:
-            # Progress counts this sheet once, when openpyxl is done with it.
-            counter.rows = counted
-            counter.add(fallback.rows_with_data)
-        return fallback
+    counted = counter.rows
+    with reader.archive.open(sheet.part) as source:
+        try:
+            span = read_sheet(source, _CountingSink(stats, counter), context)
+        except UnsupportedFormError:
+            counter.rows = counted  # openpyxl counts this sheet again
+            raise
+        # The rest of the part, after its rows, is read too: reaching its end checks its CRC.
+        while source.read(_SCAN_CHUNK):
+            pass
+    return stats, span
+
+
+def _openpyxl_fallback(
+    reader: ExcelReader, sheet: _Sheet, context: Context, limits: ParseLimits, counter: _RowCounter
+) -> SheetStats:
+    worksheet = ReadOnlyWorksheet(reader.wb, sheet.title, sheet.part, context.shared)
+    stats = openpyxl_sheet_stats(worksheet, limits)
+    # Progress counts this sheet once, when openpyxl is done with it.
+    counter.add(stats.rows_with_data)
+    return stats
+
+
+def _scanned_spans(archive: zipfile.ZipFile, sheets: list[_Sheet]) -> list[SheetSpan]:
+    """Every sheet's visits from its references (`CellSpan`), for the check before openpyxl."""
+    spans = []
+    for part in sorted({sheet.part for sheet in sheets}):
+        span = CellSpan()
+        with archive.open(part) as source:
+            while chunk := source.read(_SCAN_CHUNK):
+                span.feed(chunk)
+        span.finish()
+        spans.append(span.sheet_span())
+    return spans
 
 
 def openpyxl_sheet_stats(worksheet: Any, limits: ParseLimits) -> SheetStats:

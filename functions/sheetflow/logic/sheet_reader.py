@@ -18,6 +18,9 @@ openpyxl applies, one cell at a time. Anything the plan parser does not know (ri
 strings, comments, rows without a leading number, rows or cells out of order, another namespace
 or encoding) raises `UnsupportedFormError`, and the caller reads that sheet with openpyxl.
 
+The reader also counts the cell and row visits a row-by-row reader would make of the sheet
+(`cell_span`), from each shape's cells: `read_sheet` returns them for the workbook's limit.
+
 Safety: the validation in front refuses DTDs and entity declarations; here no parser expands
 entities or fetches anything: the expressions do not interpret XML at all, and the expat parser
 used for shapes and single values refuses any DOCTYPE, entity declaration, comment or processing
@@ -31,7 +34,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from operator import lt
 from typing import IO, Any, Protocol
@@ -40,6 +43,7 @@ from xml.parsers import expat
 from openpyxl.utils.cell import column_index_from_string
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 
+from sheetflow.logic.cell_span import MAX_COLUMN, SheetSpan, visits
 from sheetflow.logic.shared_strings import MAIN_NS, SharedStrings
 
 _CHUNK_BYTES = 1 << 20
@@ -83,6 +87,8 @@ class Plan:
     rows: int  # row elements in the piece (self-closing rows come before the last one)
     slots: tuple[Cell, ...]  # the last row's cells that carry a value, in column order
     styles: int = 0  # `s` attributes in the piece (of rows and cells)
+    cells: int = 0  # the last row's cells, with a value or not
+    last_column: int = 0  # the last row's last cell's column: a row-by-row reader pads to it
 
     def styled(self, styles: list[str]) -> Plan:
         """This plan with the style numbers of one row (or of a run that shares them)."""
@@ -92,7 +98,7 @@ class Plan:
             else Cell(slot.column, slot.kind, _style(styles[slot.style_at]), True)
             for slot in self.slots
         )
-        return Plan(self.rows, slots, self.styles)
+        return replace(self, slots=slots)
 
     @property
     def min_column(self) -> int:
@@ -123,13 +129,14 @@ class Sink(Protocol):
     ) -> None: ...
 
 
-def read_sheet(source: IO[bytes], sink: Sink, context: Context) -> None:
-    """Feed every row of the worksheet stream to `sink`.
+def read_sheet(source: IO[bytes], sink: Sink, context: Context) -> SheetSpan:
+    """Feed every row of the worksheet stream to `sink`; the sheet's cells and visits.
 
     UnsupportedFormError when openpyxl must read the sheet instead (nothing is fed after it)."""
     reader = _Reader(sink, context)
     for segment in _segments(source):
         reader.segment(segment)
+    return SheetSpan(reader.cells, visits(reader.padded_cells, reader.last_row))
 
 
 def _segments(source: IO[bytes]) -> Iterator[str]:
@@ -184,6 +191,8 @@ class _Reader:
         self.plans: dict[bytes, Plan] = {}
         self.plan_bytes = 0
         self.last_row = 0
+        self.cells = 0
+        self.padded_cells = 0
 
     def segment(self, text: str) -> None:
         numbers = list(map(int, _ROW_NUMBER.findall(text)))
@@ -234,6 +243,8 @@ class _Reader:
                 styles=styles[style_at:style_end],
             )
             row_at, value_at, style_at = row_end, value_end, style_end
+            self.cells += plan.cells * count
+            self.padded_cells += plan.last_column * count
         if row_at != len(numbers) or value_at != len(values) or style_at != len(styles):
             raise UnsupportedFormError("rows or values not where the shape says")
 
@@ -442,7 +453,8 @@ def _parse_plan(piece: bytes) -> Plan:
     except ValueError as exc:
         raise UnsupportedFormError(str(exc)) from exc
     slots = tuple(cell for cell in builder.cells if cell.has_value)
-    return Plan(rows=builder.rows, slots=slots, styles=builder.styles)
+    last_column = min(builder.cells[-1].column, MAX_COLUMN) if builder.cells else 0
+    return Plan(builder.rows, slots, builder.styles, len(builder.cells), last_column)
 
 
 class _PlanBuilder:

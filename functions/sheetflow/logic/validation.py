@@ -3,9 +3,10 @@
 Order matters: cheap signature checks first (an OLE2 container is named for what it holds), then
 the zip directory (sizes, ratios, entry count, encryption flags), then the package structure
 (workbook and sheet parts found through the package's relationships, see `package`), then the
-prolog of every XML part openpyxl will parse, for DTD/entity declarations, and the worksheets'
-cell positions (see `cell_span`). Only a file that passes all of them is handed to openpyxl,
-which additionally parses through defusedxml.
+prolog of every XML part openpyxl will parse, for DTD/entity declarations. Only a file that
+passes all of them reaches a reader. The worksheets' cell positions are judged by the parse
+(see `cell_span`): before openpyxl reads any sheet, or by the streaming reader as it goes, whose
+time does not grow with the distance between cells.
 
 Nothing here refuses a package openpyxl reads faithfully: the limits are resource limits, and
 the structural codes name what openpyxl would fail on or silently get wrong.
@@ -19,7 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sheetflow.logic import compound_file
-from sheetflow.logic.cell_span import CellSpan
 from sheetflow.logic.compound_file import OLE2_SIGNATURE, CompoundKind
 from sheetflow.logic.errors import ErrorCode, PermanentError
 from sheetflow.logic.package import CONTENT_TYPES_PART, WorkbookParts, locate_workbook
@@ -28,7 +28,6 @@ ZIP_SIGNATURE = b"PK\x03\x04"
 EMPTY_ZIP_SIGNATURE = b"PK\x05\x06"
 VBA_PART_SUFFIX = "vbaproject.bin"
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
-_SCAN_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,6 @@ class ValidationLimits:
     # Small parts compress well by nature; the ratio check applies above this size.
     ratio_check_min_bytes: int = 1024 * 1024
     max_entries: int = 10_000
-    # Cell and row visits a row-by-row reader may make (cell_span): the larger of a fixed
-    # budget (seconds of parsing) and a multiple of the cells really present, so dense sheets of
-    # any size pass and only cells absurdly far apart are refused.
-    max_cell_visits: int = 20_000_000
-    cell_visit_ratio: int = 8
 
 
 @dataclass(frozen=True)
@@ -85,7 +79,6 @@ def validate_workbook_file(path: Path, limits: ValidationLimits) -> ArchiveFacts
             facts = _check_directory(archive, limits)
             parts = locate_workbook(archive, max_sheets=limits.max_entries)
             _check_xml_parts(archive, parts)
-            _check_cell_span(archive, parts, limits)
             facts = replace(facts, cell_xml_bytes=_cell_xml_bytes(archive, parts))
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise PermanentError(
@@ -210,33 +203,6 @@ def _check_xml_parts(archive: zipfile.ZipFile, parts: WorkbookParts) -> None:
                 f"The part {entry.filename!r} has more than {PROLOG_SCAN_BYTES} bytes before "
                 "its first element, where only a DTD could hide; workbooks never do this.",
             )
-
-
-def _check_cell_span(
-    archive: zipfile.ZipFile, parts: WorkbookParts, limits: ValidationLimits
-) -> None:
-    """Refuse cells placed absurdly far apart (see `cell_span`).
-
-    This reads every worksheet part to its end, which also verifies its checksum, so a damaged
-    sheet is found here rather than half-way through parsing.
-    """
-    visits = cells = 0
-    for sheet_part in sorted({sheet.part for sheet in parts.sheets}):
-        span = CellSpan()
-        with archive.open(sheet_part) as part:
-            while chunk := part.read(_SCAN_CHUNK):
-                span.feed(chunk)
-        span.finish()
-        visits += span.cost
-        cells += span.cells
-    allowed = max(limits.max_cell_visits, limits.cell_visit_ratio * cells)
-    if visits > allowed:
-        raise PermanentError(
-            ErrorCode.TOO_MANY_CELLS,
-            f"The worksheets hold {cells} cells placed so far apart that reading them row by "
-            f"row means {visits} cell and row visits (limit {allowed}). Delete the stray cells "
-            "far from the data (or the empty rows between), save, and upload again.",
-        )
 
 
 def _cell_xml_bytes(archive: zipfile.ZipFile, parts: WorkbookParts) -> int:
