@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import boto3
 import pytest
 
 from sheetflow.config import WorkerConfig
+from sheetflow.dal.clients import s3_client
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import ErrorCode
 from sheetflow.logic.messages import task_message
@@ -171,6 +173,30 @@ def test_direct_s3_upload_creates_its_task(stack: Stack, kit: Kit) -> None:
     assert stored.filename == "q1 plan.xlsx"
     # created already claimed: one attempt, finished, lease given back
     assert (stored.status, stored.attempts, stored.lease_until) == (TaskStatus.SUCCEEDED, 1, 0)
+
+
+def test_a_file_put_into_the_bucket_is_read_with_one_request(stack: Stack, kit: Kit) -> None:
+    # Given a file put straight into the bucket, and the worker's S3 requests recorded
+    boto3.client("s3").put_object(Bucket=stack.bucket, Key="uploads/q2.xlsx", Body=kit.workbook())
+    requests: list[str] = []
+    events = s3_client().meta.events
+
+    def record_request(model: Any, **_: Any) -> None:
+        requests.append(model.name)
+
+    events.register("before-call.s3.*", record_request)
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": stack.bucket}, "object": {"key": "uploads/q2.xlsx", "size": 1}},
+    }
+    try:
+        # When its notification is processed
+        outcomes = process(json.dumps({"Records": [record]}), stack)
+    finally:
+        events.unregister("before-call.s3.*", record_request)
+    # Then one GET gave its metadata (no timer), its size and its bytes; the result was stored
+    assert [outcome.kind for outcome in outcomes] == [OutcomeKind.SUCCEEDED]
+    assert requests == ["GetObject", "PutObject"]
 
 
 def test_presigned_upload_moves_from_awaiting_upload(stack: Stack, kit: Kit) -> None:

@@ -26,25 +26,47 @@ class ObjectMissingError(Exception):
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 
 
-def download(bucket: str, key: str, destination: Path, accept_size: Callable[[int], None]) -> int:
-    """Stream the object to a local file with one GET (never held whole in memory).
+@dataclass
+class OpenedObject:
+    """An object whose GET has answered: its size and metadata are known, its body is unread."""
 
-    `accept_size` sees the object's size before any byte is read and may raise to refuse it.
-    Returns the size. ObjectMissingError for a missing key, TransientError for other failures.
-    """
+    where: str
+    size: int
+    # User metadata (`x-amz-meta-*`), names without the prefix, lowercase.
+    metadata: dict[str, str]
+    body: Any
+
+    def save(self, destination: Path, accept_size: Callable[[int], None]) -> int:
+        """Stream the body to a local file (never held whole in memory); returns the size.
+
+        `accept_size` sees the size before any byte is read and may raise to refuse it."""
+        accept_size(self.size)
+        with dependency_call(f"reading {self.where}"), destination.open("wb") as file:
+            while chunk := self.body.read(DOWNLOAD_CHUNK_BYTES):
+                file.write(chunk)
+        return self.size
+
+
+@contextmanager
+def opened(bucket: str, key: str) -> Iterator[OpenedObject]:
+    """One GET of the object, its body closed on leaving whether it was read or not.
+
+    ObjectMissingError for a missing key, TransientError for other failures."""
     where = f"s3://{bucket}/{key}"
     with dependency_call(f"GetObject {where}"), _missing_as(bucket, key):
         response = s3_client().get_object(Bucket=bucket, Key=key)
     body = response["Body"]
     try:
-        size = int(response["ContentLength"])
-        accept_size(size)
-        with dependency_call(f"reading {where}"), destination.open("wb") as file:
-            while chunk := body.read(DOWNLOAD_CHUNK_BYTES):
-                file.write(chunk)
+        metadata = {name.lower(): value for name, value in response.get("Metadata", {}).items()}
+        yield OpenedObject(where, int(response["ContentLength"]), metadata, body)
     finally:
         body.close()
-    return size
+
+
+def download(bucket: str, key: str, destination: Path, accept_size: Callable[[int], None]) -> int:
+    """Stream the object to a local file with one GET (see `OpenedObject.save`)."""
+    with opened(bucket, key) as found:
+        return found.save(destination, accept_size)
 
 
 @contextmanager
@@ -55,17 +77,6 @@ def _missing_as(bucket: str, key: str) -> Iterator[None]:
         if error_code(exc) in _MISSING_OBJECT_CODES:
             raise ObjectMissingError(f"s3://{bucket}/{key} does not exist") from exc
         raise
-
-
-def object_metadata(bucket: str, key: str) -> dict[str, str] | None:
-    """The object's user metadata (`x-amz-meta-*`, names without the prefix, lowercase); None
-    when the object does not exist."""
-    try:
-        with dependency_call(f"HeadObject s3://{bucket}/{key}"), _missing_as(bucket, key):
-            response = s3_client().head_object(Bucket=bucket, Key=key)
-    except ObjectMissingError:
-        return None
-    return {name.lower(): value for name, value in response.get("Metadata", {}).items()}
 
 
 def upload_file(bucket: str, key: str, path: Path, content_type: str) -> None:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 from aws_lambda_powertools import Logger, Metrics
@@ -26,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sheetflow.config import WorkerConfig
 from sheetflow.dal import queues, storage
-from sheetflow.dal.storage import ObjectMissingError
+from sheetflow.dal.storage import ObjectMissingError, OpenedObject
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.backoff import retry_delay_seconds
 from sheetflow.logic.budget import check_time_budget
@@ -180,26 +182,47 @@ def schedule_retry(
 
 
 def _process_job(delivery: _Delivery) -> Outcome:
-    logger.set_correlation_id(delivery.job.task_id)
+    job = delivery.job
+    logger.set_correlation_id(job.task_id)
     started = time.monotonic()
-    claimed = _claim(delivery)
-    if isinstance(claimed, Outcome):
-        return claimed
-    delivery.on_claim(claimed)
-    logger.info("Processing task", extra={"attempt": claimed.attempts, "key": claimed.key})
+    with ExitStack() as open_objects:
+        upload = _open_upload(delivery, open_objects)
+        claimed = _claim(delivery, upload)
+        if isinstance(claimed, Outcome):
+            return claimed
+        delivery.on_claim(claimed)
+        logger.info("Processing task", extra={"attempt": claimed.attempts, "key": claimed.key})
+        if (claimed.bucket, claimed.key) != (job.bucket, job.key):
+            upload = None  # not the task's object: it is downloaded by its own name
+        try:
+            return _run_claimed(claimed, delivery, started, upload)
+        except TransientError as exc:
+            raise _retry_after_release(claimed, exc, delivery) from exc
+
+
+def _open_upload(delivery: _Delivery, open_objects: ExitStack) -> OpenedObject | None:
+    """The object a notification names, its GET answered but its body unread: its metadata
+    tells whether it carries a timer, and a claimed task reads its body with no second call.
+    None for a task message, or when the object is gone (processing then fails the task with
+    SOURCE_MISSING)."""
+    job = delivery.job
+    if not job.from_notification:
+        return None
     try:
-        return _run_claimed(claimed, delivery, started)
+        return open_objects.enter_context(storage.opened(job.bucket, job.key))
+    except ObjectMissingError:
+        return None
     except TransientError as exc:
-        raise _retry_after_release(claimed, exc, delivery) from exc
+        raise delivery.retry_later(exc) from exc
 
 
-def _claim(delivery: _Delivery) -> Task | Outcome:
+def _claim(delivery: _Delivery, upload: OpenedObject | None) -> Task | Outcome:
     """Claim the delivery's task (creating it for an object that arrived without one); an
     Outcome when there is nothing to do. Nothing is claimed when this raises."""
     job, tasks = delivery.job, delivery.tasks
     try:
         if job.from_notification:
-            timed = _object_timer(delivery)
+            timed = _object_timer(delivery, upload.metadata if upload else {})
             if timed is not None:
                 return timed
             # A file put straight into the bucket has no task yet: one conditional write creates
@@ -246,13 +269,12 @@ def _claim(delivery: _Delivery) -> Task | Outcome:
     return claimed
 
 
-def _object_timer(delivery: _Delivery) -> Outcome | None:
+def _object_timer(delivery: _Delivery, metadata: dict[str, str]) -> Outcome | None:
     """A file put straight into the bucket with a timer in its metadata (x-amz-meta-run-at or
     x-amz-meta-delay-seconds) becomes a SCHEDULED task; None when it has none (or its task
     exists already: a presigned upload, a duplicate notification)."""
     job, config, tasks = delivery.job, delivery.config, delivery.tasks
-    metadata = storage.object_metadata(job.bucket, job.key)
-    if not metadata or not ({"run-at", "delay-seconds"} & metadata.keys()):
+    if not ({"run-at", "delay-seconds"} & metadata.keys()):
         return None
     moment = delivery.now()
     task = job.new_task(TaskStatus.SCHEDULED, moment, config.retention_hours)
@@ -323,11 +345,14 @@ class _Processed:
     summary: dict[str, object]
 
 
-def _run_claimed(task: Task, delivery: _Delivery, started: float) -> Outcome:
+def _run_claimed(
+    task: Task, delivery: _Delivery, started: float, upload: OpenedObject | None
+) -> Outcome:
     tasks, now, config = delivery.tasks, delivery.now, delivery.config
     try:
         processed = _process_workbook(
             task,
+            upload,
             config,
             delivery.deadline,
             invocation_seconds=delivery.lease_seconds,
@@ -484,6 +509,7 @@ def _announce(task: Task, delivery: _Delivery) -> None:
 
 def _process_workbook(
     task: Task,
+    upload: OpenedObject | None,
     config: WorkerConfig,
     deadline: float | None,
     *,
@@ -492,7 +518,8 @@ def _process_workbook(
     progress: _ProgressReporter,
 ) -> _Processed:
     """Download, validate, parse and store the result; PermanentError for a bad file,
-    StopRequestedError when the task was cancelled (checked between sheets).
+    StopRequestedError when the task was cancelled (checked between sheets). `upload` is the
+    task's object already opened (a notification's), else it is fetched here.
 
     The workbook goes to a file in the temporary directory (/tmp on Lambda, sized by the
     EphemeralStorage parameter), never whole into memory; validation reads the zip directory
@@ -502,9 +529,11 @@ def _process_workbook(
         with tempfile.TemporaryDirectory(prefix="sheetflow-") as workdir:
             path = Path(workdir) / WORKBOOK_FILENAME
             # The size is checked before any byte is read.
-            size = storage.download(
-                task.bucket, task.key, path, lambda size: check_size(size, config.validation)
-            )
+            accept = partial(check_size, limits=config.validation)
+            if upload is None:
+                size = storage.download(task.bucket, task.key, path, accept)
+            else:
+                size = upload.save(path, accept)
             facts = validate_workbook_file(path, config.validation)
             if deadline is not None:
                 # The lease is what a whole invocation has: a file that fits one is retried.
