@@ -4,14 +4,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
-import boto3
 import pytest
 
-from sheetflow.dal.clients import dynamodb_resource
 from sheetflow.dal.rate_buckets import RateBuckets
 from sheetflow.handlers import access, api
 from sheetflow.logic.throttling import (
@@ -111,62 +107,6 @@ def test_a_concurrent_writer_does_not_let_a_token_be_spent_twice(stack: Stack) -
     # Then the write was retried on the fresh state: three tokens spent in all, not two
     assert seen == [2.0, 1.0]
     assert final.tokens == 0 and final.used_today == 3
-
-
-@pytest.fixture
-def dynamodb_calls() -> Iterator[list[str]]:
-    """The DynamoDB operations the handlers' resource sends, in order."""
-    calls: list[str] = []
-    events = dynamodb_resource().meta.client.meta.events
-
-    def record(model: Any, **_: Any) -> None:
-        calls.append(model.name)
-
-    events.register("before-call.dynamodb.*", record)
-    yield calls
-    events.unregister("before-call.dynamodb.*", record)
-
-
-def test_a_clients_next_request_in_the_same_environment_is_one_write(
-    stack: Stack, dynamodb_calls: list[str]
-) -> None:
-    buckets = RateBuckets(stack.table)
-    # Given a client's first request, which reads its bucket and writes it
-    admit("alice00key1", LIMITS, buckets, T0)
-    assert dynamodb_calls == ["GetItem", "PutItem"]
-    # When its next request reaches the same environment
-    dynamodb_calls.clear()
-    state = admit("alice00key1", LIMITS, buckets, T0)
-    # Then it is one conditional write, and the token is spent all the same
-    assert dynamodb_calls == ["PutItem"]
-    assert state.tokens == 1 and state.used_today == 2
-
-
-def test_another_environments_spending_is_seen_before_a_token_is_spent(stack: Stack) -> None:
-    # Given two environments serving one client: the first remembers what it wrote
-    first, second = RateBuckets(stack.table), RateBuckets(stack.table)
-    admit("alice00key1", LIMITS, first, T0)
-    # When the second spends the rest of the burst
-    admit("alice00key1", LIMITS, second, T0)
-    admit("alice00key1", LIMITS, second, T0)
-    # Then the first's write from what it remembers loses, and it judges the stored bucket: empty
-    with pytest.raises(ThrottledError) as refused:
-        admit("alice00key1", LIMITS, first, T0)
-    assert refused.value.code == "RATE_LIMITED"
-
-
-def test_a_refusal_is_judged_on_the_stored_bucket_not_the_remembered_one(stack: Stack) -> None:
-    # Given a client that spent its burst in this environment
-    buckets = RateBuckets(stack.table)
-    for _ in range(3):
-        admit("alice00key1", LIMITS, buckets, T0)
-    # When its stored bucket is removed (TTL, or an operator resetting it)
-    boto3.client("dynamodb").delete_item(
-        TableName=stack.table, Key={"task_id": {"S": "ratelimit#alice00key1"}}
-    )
-    # Then its next request is admitted: the remembered empty bucket is not the verdict
-    state = admit("alice00key1", LIMITS, buckets, T0)
-    assert state.tokens == 2 and state.used_today == 1
 
 
 def test_the_api_answers_429_with_retry_after_and_a_clear_body(
