@@ -18,6 +18,8 @@ import pytest
 from moto import mock_aws
 
 from sheetflow.dal.tasks import TaskRepository
+from sheetflow.logic import parsing
+from sheetflow.logic.parsing import ParseLimits
 from sheetflow.logic.task import (
     Task,
     TaskError,
@@ -357,3 +359,17 @@ class Kit:
 @pytest.fixture
 def kit() -> Kit:
     return Kit()
+
+
+@pytest.fixture
+def openpyxl_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the sheets that the parser handed to openpyxl instead of streaming them."""
+    calls: list[str] = []
+    original = parsing.openpyxl_sheet_stats
+
+    def spy(worksheet: Any, limits: ParseLimits) -> parsing.SheetStats:
+        calls.append(str(worksheet.title))
+        return original(worksheet, limits)
+
+    monkeypatch.setattr(parsing, "openpyxl_sheet_stats", spy)
+    return calls

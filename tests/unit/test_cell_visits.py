@@ -8,11 +8,9 @@ import io
 import random
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sheetflow.logic import parsing
 from sheetflow.logic.cell_span import (
     MAX_COLUMN,
     ROW_WEIGHT,
@@ -30,19 +28,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Cell .* is marked as a date:User
 
 # A comment among the rows: a form the streaming reader leaves to openpyxl.
 LEFT_TO_OPENPYXL = '<row r="1"><!-- note --><c r="A1"><v>1</v></c></row>'
-
-
-@pytest.fixture
-def openpyxl_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    original = parsing.openpyxl_sheet_stats
-
-    def spy(worksheet: Any, limits: ParseLimits) -> parsing.SheetStats:
-        calls.append(str(worksheet.title))
-        return original(worksheet, limits)
-
-    monkeypatch.setattr(parsing, "openpyxl_sheet_stats", spy)
-    return calls
 
 
 @pytest.fixture

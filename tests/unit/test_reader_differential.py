@@ -16,7 +16,6 @@ import openpyxl
 import pytest
 from openpyxl.chart import BarChart, Reference
 
-from sheetflow.logic import parsing
 from sheetflow.logic.errors import ErrorCode, PermanentError
 from sheetflow.logic.parsing import ParseLimits, openpyxl_sheet_stats, parse_workbook
 from sheetflow.logic.shared_strings import read_shared_strings
@@ -46,20 +45,6 @@ def reference(path: Path, limits: ParseLimits = LIMITS) -> list[dict[str, Any]]:
         return [openpyxl_sheet_stats(sheet, limits).to_dict() for sheet in book.worksheets]
     finally:
         book.close()
-
-
-@pytest.fixture
-def openpyxl_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the sheets that the parser handed to openpyxl instead of streaming them."""
-    calls: list[str] = []
-    original = parsing.openpyxl_sheet_stats
-
-    def spy(worksheet: Any, limits: ParseLimits) -> parsing.SheetStats:
-        calls.append(str(worksheet.title))
-        return original(worksheet, limits)
-
-    monkeypatch.setattr(parsing, "openpyxl_sheet_stats", spy)
-    return calls
 
 
 def assert_same(path: Path, limits: ParseLimits = LIMITS) -> list[dict[str, Any]]:
