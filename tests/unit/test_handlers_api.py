@@ -178,6 +178,8 @@ def test_listing_pages_across_statuses(stack: Stack, kit: Kit, context: FakeLamb
         ({"next": base64.urlsafe_b64encode(b'{"s":"NOPE","k":null}').decode()}, "INVALID_TOKEN"),
         ({"limit": "0"}, "INVALID_LIMIT"),
         ({"limit": "many"}, "INVALID_LIMIT"),
+        ({"limit": "\uff15"}, "INVALID_LIMIT"),  # a digit, not an ASCII one
+        ({"limit": "\u00b2"}, "INVALID_LIMIT"),  # a digit that int() cannot read
         ({"status": "DONE"}, "INVALID_STATUS"),
     ],
 )

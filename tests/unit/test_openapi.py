@@ -13,10 +13,12 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from sheetflow.handlers import api
-from sheetflow.logic import openapi
+from sheetflow.logic import listing, openapi
+from sheetflow.logic.errors import RequestRejectedError
 from stackctl.template_file import load_template
 
 from .conftest import FakeLambdaContext, Kit, Stack
@@ -229,6 +231,24 @@ def test_documented_query_parameters_pass(
     event = _event(kit, "GET", "/tasks", query={"status": "QUEUED", "limit": "5"})
     status, answer = _call(event, context)
     assert status == 200 and answer == {"items": [], "next": None}
+
+
+@pytest.mark.parametrize(
+    "value", ["", "1", "50", "0", "9999", "-1", "1.5", " 5", "many", "\uff15", "\u00b2"]
+)
+def test_a_limit_the_listing_accepts_is_one_the_document_allows(value: str) -> None:
+    # The contract fuzz test sends invalid values (`limit=` once): none may be taken as valid.
+    document = openapi.document("https://example.com")
+    (limit,) = [
+        parameter
+        for parameter in document["paths"]["/tasks"]["get"]["parameters"]
+        if parameter["name"] == "limit"
+    ]
+    try:
+        listing.parse_limit(value)
+    except RequestRejectedError:
+        return  # refused: whatever the document says, the contract holds
+    assert Draft202012Validator(limit["schema"]).is_valid(value)
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,9 @@ def parse_status(value: str | None) -> TaskStatus | None:
 def parse_limit(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() also takes fullwidth digits (int() reads them) and
+    # superscripts (int() raises).
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_LIMIT:
         raise RequestRejectedError(
             "INVALID_LIMIT", f"limit must be a whole number from 1 to {MAX_LIMIT}, not {value!r}."
         )

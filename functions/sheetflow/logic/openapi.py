@@ -138,7 +138,9 @@ _LIST_QUERY = [
         enum=["", *(status.value for status in TaskStatus)],
     ),
     _query(
-        "limit", f"Tasks per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}).", pattern="^[0-9]+$"
+        "limit",
+        f"Tasks per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT}; also when empty).",
+        pattern="^[0-9]*$",
     ),
     _query("next", "The `next` token of the previous page."),
     _query(
