@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +11,13 @@ import boto3
 import pytest
 
 from sheetflow.dal import queues
+from sheetflow.dal.clients import dynamodb_resource, events_client
+from sheetflow.dal.events import put_task_events
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import dead_letter, worker
 from sheetflow.logic.messages import PARKED_ATTRIBUTE, task_message
 from sheetflow.logic.task import Task, TaskError, TaskStatus, new_task, new_task_id, upload_key
+from sheetflow.usecases import finishing
 from stackctl.redriving import move_by_hand
 
 from .conftest import FakeLambdaContext, Kit, Stack
@@ -296,3 +300,126 @@ def test_persistent_fault_is_parked_then_redrive_reprocesses(
     assert stored is not None and stored.status is TaskStatus.SUCCEEDED
     assert stored.attempts == 4 and stored.error is None
     assert stored.summary is not None and stored.summary["total_rows"] == 5
+
+
+# --- a batch's finishes are announced together --------------------------------------------------
+
+
+@pytest.fixture
+def worker_calls() -> Iterator[list[str]]:
+    """The names of the DynamoDB and EventBridge calls made while the test runs."""
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    clients = (dynamodb_resource().meta.client, events_client())
+    for client in clients:
+        client.meta.events.register("before-call.*.*", record)
+    yield calls
+    for client in clients:
+        client.meta.events.unregister("before-call.*.*", record)
+
+
+def small_tasks(stack: Stack, kit: Kit, count: int) -> tuple[list[Task], list[str]]:
+    """Queued tasks of a small workbook, and their messages carrying its size (as the API's)."""
+    data = kit.workbook()
+    tasks = [kit.store_task(stack, data) for _ in range(count)]
+    return tasks, [task_message(t.task_id, t.bucket, t.key, len(data)) for t in tasks]
+
+
+def test_a_batch_of_finishes_is_announced_with_one_put_and_one_write(
+    stack: Stack, kit: Kit, context: FakeLambdaContext, worker_calls: list[str]
+) -> None:
+    # Given ten queued small workbooks, delivered as one batch
+    tasks, bodies = small_tasks(stack, kit, 10)
+    records = received_records(stack, bodies)
+    calls = worker_calls
+    # When the batch is handled
+    response = worker.handler({"Records": records}, context)
+    # Then every task succeeded and every event is on the bus, once
+    assert response["batchItemFailures"] == []
+    published = kit.published(stack)
+    assert sorted(event["detail"]["event_id"] for event in published) == sorted(
+        f"{task.task_id}:SUCCEEDED:1" for task in tasks
+    )
+    repository = TaskRepository(stack.table)
+    for task in tasks:
+        stored = repository.get(task.task_id)
+        assert stored is not None and stored.status is TaskStatus.SUCCEEDED
+        assert not stored.event_pending
+    # And the ten events took one PutEvents and their marks one transactional write: per task
+    # only the claim and the finish are UpdateItem calls
+    assert calls.count("PutEvents") == 1
+    assert calls.count("TransactWriteItems") == 1
+    assert calls.count("UpdateItem") == 2 * len(tasks)
+
+
+def test_a_batch_keeps_the_messages_whose_events_were_refused(
+    stack: Stack, kit: Kit, context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given three small workbooks in one batch, and a bus that refuses the second one's event
+    tasks, bodies = small_tasks(stack, kit, 3)
+    records = received_records(stack, bodies)
+    refused = f"{tasks[1].task_id}:SUCCEEDED:1"
+
+    def refusing_put(bus_name: str, events: list[Any]) -> list[str | None]:
+        kept = [event for event in events if event.event_id != refused]
+        answers = iter(put_task_events(bus_name, kept))
+        return [
+            "PutEvents rejected: ThrottlingException"
+            if event.event_id == refused
+            else next(answers)
+            for event in events
+        ]
+
+    monkeypatch.setattr(finishing, "put_task_events", refusing_put)
+    delays: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        queues, "delay_retry", lambda url, receipt, seconds: delays.append((receipt, seconds))
+    )
+    # When the batch is handled
+    response = worker.handler({"Records": records}, context)
+    # Then only the second message is kept, until its publication lease has lapsed
+    assert response["batchItemFailures"] == [{"itemIdentifier": records[1]["messageId"]}]
+    assert [receipt for receipt, _ in delays] == [records[1]["receiptHandle"]]
+    assert delays[0][1] > 30 - 5  # the lease is 30 s from the finish
+    # And its task is SUCCEEDED with the event still pending; the others are announced
+    repository = TaskRepository(stack.table)
+    marks = [stored.event_pending for t in tasks if (stored := repository.get(t.task_id))]
+    assert marks == [False, True, False]
+    assert sorted(event["detail"]["task_id"] for event in kit.published(stack)) == sorted(
+        [tasks[0].task_id, tasks[2].task_id]
+    )
+
+
+def test_a_copy_of_a_message_in_the_same_batch_is_a_duplicate(
+    stack: Stack, kit: Kit, context: FakeLambdaContext
+) -> None:
+    # Given one task's message twice in one batch (two deliveries of one S3 notification)
+    tasks, bodies = small_tasks(stack, kit, 1)
+    sqs = boto3.client("sqs")
+    for body in bodies * 2:
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+    received = sqs.receive_message(
+        QueueUrl=stack.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+    )["Messages"]
+    records = [
+        {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+        }
+        for message in received
+    ]
+    assert len(records) == 2
+    # When the batch is handled
+    response = worker.handler({"Records": records}, context)
+    # Then both messages are settled and the finish is announced once
+    assert response["batchItemFailures"] == []
+    assert [event["detail"]["event_id"] for event in kit.published(stack)] == [
+        f"{tasks[0].task_id}:SUCCEEDED:1"
+    ]

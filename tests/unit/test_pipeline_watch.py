@@ -100,7 +100,7 @@ def test_a_lost_message_is_requeued_once_and_the_task_succeeds_once(stack: Stack
     # Then the stalled task was re-queued exactly once, the fresh one left alone
     assert (first.stalled_queued, first.requeued) == (1, 1)
     assert (second.stalled_queued, second.requeued) == (1, 0)
-    assert bodies == [task_message(lost.task_id, lost.bucket, lost.key)]
+    assert bodies == [task_message(lost.task_id, lost.bucket, lost.key, lost.size)]
     assert queue_bodies(stack) == []
     # And the findings were published as metrics the alarms watch
     assert max(metric_values("StalledTasks")) == 1

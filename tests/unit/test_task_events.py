@@ -12,14 +12,17 @@ import jsonschema
 import pytest
 
 from sheetflow.config import WorkerConfig
+from sheetflow.dal.clients import events_client
+from sheetflow.dal.events import put_task_events
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.handlers import dead_letter
-from sheetflow.logic.events import task_event
+from sheetflow.logic.events import TaskEvent, task_event
 from sheetflow.logic.messages import task_message
 from sheetflow.logic.task import Task, TaskError, TaskStatus
+from sheetflow.usecases.finishing import MAX_HOLD_SECONDS, SMALL_FILE_BYTES, BatchAnnouncer
 from sheetflow.usecases.processing import OutcomeKind, RetryLaterError, process_message
 
-from .conftest import FakeLambdaContext, Kit, Stack
+from .conftest import FakeLambdaContext, Kit, Stack, received_events
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "task-event.schema.json"
 NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -161,3 +164,115 @@ def test_only_finished_tasks_have_an_event() -> None:
         task_event(task, "b")
     failed = replace(task, status=TaskStatus.FAILED, error=TaskError("CORRUPT", "bad"))
     assert task_event(failed, "b").detail_type == "Task Failed"
+
+
+# --- announcing a batch's finishes together ----------------------------------------------------
+
+
+def test_events_go_out_in_as_few_calls_as_the_limits_allow(stack: Stack) -> None:
+    # Given the PutEvents calls recorded, entry counts and sizes
+    sizes: list[tuple[int, int]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        entries = params["Entries"]
+        sizes.append((len(entries), sum(len(entry["Detail"]) for entry in entries)))
+
+    client = events_client()
+    client.meta.events.register("provide-client-params.events.PutEvents", record)
+    try:
+        # When 23 small events are put, then three of 100 KB each
+        small = [TaskEvent("Task Succeeded", {"event_id": f"s{index}"}) for index in range(23)]
+        assert put_task_events(stack.bus, small) == [None] * 23
+        large = [
+            TaskEvent("Task Succeeded", {"event_id": f"l{index}", "pad": "x" * 100_000})
+            for index in range(3)
+        ]
+        assert put_task_events(stack.bus, large) == [None] * 3
+    finally:
+        client.meta.events.unregister("provide-client-params.events.PutEvents", record)
+    # Then ten per call, and never more than 256 KiB in one call
+    assert [count for count, _ in sizes] == [10, 10, 3, 2, 1]
+    assert all(size <= 256 * 1024 for _, size in sizes)
+    delivered = {event["detail"]["event_id"] for event in received_events(stack.events_queue_url)}
+    assert delivered == {event.event_id for event in small + large}
+
+
+def finished_task(stack: Stack, kit: Kit) -> Task:
+    task = kit.store_task(stack, kit.workbook(), status=TaskStatus.SUCCEEDED, attempts=1)
+    pending = replace(task, event_pending=True, event_lease=int(NOW.timestamp()))
+    repository = TaskRepository(stack.table)
+    repository.delete_expired(task.task_id, "9999")
+    assert repository.create(pending)
+    return pending
+
+
+def test_marks_are_cleared_together_or_one_by_one_when_a_task_changed(
+    stack: Stack, kit: Kit
+) -> None:
+    # Given three finished tasks with pending events
+    repository = TaskRepository(stack.table)
+    first, second, third = (finished_task(stack, kit) for _ in range(3))
+    # When all three are cleared together
+    assert repository.mark_published_together([first, second, third]) == [True, True, True]
+    assert [
+        stored.event_pending
+        for t in (first, second, third)
+        if (stored := repository.get(t.task_id))
+    ] == [False] * 3
+    # Given three more, one of which a redrive has claimed since it finished
+    fourth, fifth, sixth = (finished_task(stack, kit) for _ in range(3))
+    repository.delete_expired(fifth.task_id, "9999")
+    assert repository.create(replace(fifth, status=TaskStatus.PROCESSING, attempts=2))
+    # When cleared together, the transaction fails, and each is cleared on its own
+    assert repository.mark_published_together([fourth, fifth, sixth]) == [True, False, True]
+    after = [repository.get(t.task_id) for t in (fourth, fifth, sixth)]
+    assert [task.event_pending for task in after if task] == [False, True, False]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def deliver_held(
+    stack: Stack, task: Task, announcer: BatchAnnouncer, size: int | None
+) -> list[OutcomeKind]:
+    outcomes = process_message(
+        task_message(task.task_id, task.bucket, task.key, size),
+        1,
+        config(stack),
+        TaskRepository(stack.table),
+        lease_seconds=60,
+        announcer=announcer,
+        message_id=task.task_id,
+    )
+    return [outcome.kind for outcome in outcomes]
+
+
+def test_a_finish_waits_only_while_small_files_are_processed(stack: Stack, kit: Kit) -> None:
+    clock = FakeClock()
+    announcer = BatchAnnouncer(stack.bus, stack.bucket, TaskRepository(stack.table), clock=clock)
+    data = kit.workbook()
+    books = [kit.store_task(stack, data) for _ in range(5)]
+    # Given a finish held for the batch
+    assert deliver_held(stack, books[0], announcer, len(data)) == [OutcomeKind.SUCCEEDED]
+    assert kit.published(stack) == [] and announcer.waiting_on(books[0].task_id)
+    # When the next file is small, the finish still waits
+    assert deliver_held(stack, books[1], announcer, len(data)) == [OutcomeKind.SUCCEEDED]
+    assert kit.published(stack) == []
+    # When the first has waited MAX_HOLD_SECONDS, both are published before the next file
+    clock.now += MAX_HOLD_SECONDS
+    deliver_held(stack, books[2], announcer, len(data))
+    assert len(kit.published(stack)) == 2 and not announcer.waiting_on(books[0].task_id)
+    # When the next file's size is not known, or it is not small, what is held goes first
+    deliver_held(stack, books[3], announcer, None)
+    assert [event["detail"]["task_id"] for event in kit.published(stack)] == [books[2].task_id]
+    deliver_held(stack, books[4], announcer, SMALL_FILE_BYTES + 1)
+    assert [event["detail"]["task_id"] for event in kit.published(stack)] == [books[3].task_id]
+    # And the batch's end publishes the rest, with nothing left unannounced
+    announcer.publish()
+    assert [event["detail"]["task_id"] for event in kit.published(stack)] == [books[4].task_id]
+    assert announcer.take_unannounced() == {}

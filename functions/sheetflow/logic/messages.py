@@ -70,8 +70,13 @@ class ObjectJob:
         )
 
 
-def task_message(task_id: str, bucket: str, key: str) -> str:
-    return json.dumps({"task_id": task_id, "bucket": bucket, "key": key})
+def task_message(task_id: str, bucket: str, key: str, size: int | None = None) -> str:
+    """The message of a task whose object is stored. `size`, when known, lets a worker judge
+    the file before reading it (see BatchAnnouncer.make_room)."""
+    document: dict[str, Any] = {"task_id": task_id, "bucket": bucket, "key": key}
+    if size is not None:
+        document["size"] = size
+    return json.dumps(document)
 
 
 def parse_message(body: str) -> list[ObjectJob]:
@@ -102,7 +107,10 @@ def _job_from_task_message(document: dict[str, Any]) -> ObjectJob:
             f"task message key {key[:200]!r} is not an object of task {task_id} "
             f"({API_UPLOAD_PREFIX}{task_id}/<name> or {UPLOAD_PREFIX}{task_id}/<name>)"
         )
-    return ObjectJob(task_id=task_id, bucket=bucket, key=key)
+    size = document.get("size")
+    # An unusable size is only a missing hint: the object's own size is checked when read.
+    known = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+    return ObjectJob(task_id=task_id, bucket=bucket, key=key, size=known)
 
 
 def key_in_task_prefix(key: str, task_id: str) -> bool:

@@ -50,7 +50,7 @@ from sheetflow.logic.timers import (
     seconds_until,
 )
 from sheetflow.logic.validation import check_size, validate_workbook_file
-from sheetflow.usecases.finishing import publication_lease, publish_finish, publish_pending
+from sheetflow.usecases.finishing import BatchAnnouncer, publication_lease, publish_pending
 
 logger = Logger(child=True)
 
@@ -104,6 +104,9 @@ class _Delivery:
     tasks: TaskRepository
     now: Callable[[], datetime]
     on_claim: Callable[[Task], None]
+    # Where the delivery's finishes go to be announced, under the message's id.
+    announcer: BatchAnnouncer
+    message_id: str
     # time.monotonic() by which the caller is stopped; None when it has no time limit.
     deadline: float | None = None
 
@@ -134,6 +137,8 @@ def process_message(
     on_claim: Callable[[Task], None] = lambda task: None,
     now: Callable[[], datetime] = _utc_now,
     deadline: float | None = None,
+    announcer: BatchAnnouncer | None = None,
+    message_id: str = "",
 ) -> list[Outcome]:
     """Process every job in one message body (see the module docstring for the contract).
 
@@ -143,6 +148,11 @@ def process_message(
     standalone worker's heartbeat) knows which leases to renew. `deadline` (time.monotonic())
     is when the caller is stopped (Lambda's timeout): a workbook that cannot be parsed by then
     fails at once with TOO_BIG_FOR_TIMEOUT. None: no time limit.
+
+    A caller handling a batch passes its `announcer` and the message's id: the finishes are
+    then held for it to publish with the batch's (see BatchAnnouncer). Without one, they are
+    announced before this returns, and RetryLaterError keeps a message whose announcement
+    failed.
     """
     try:
         jobs = parse_message(body)
@@ -151,14 +161,39 @@ def process_message(
         return [Outcome(kind=OutcomeKind.IGNORED, detail=str(exc))]
     if not jobs:
         return [Outcome(kind=OutcomeKind.IGNORED, detail="no object to process")]
-    return [
-        _process_job(
-            _Delivery(
-                job, receive_count, redriven, lease_seconds, config, tasks, now, on_claim, deadline
+
+    def process_jobs(announcer: BatchAnnouncer) -> list[Outcome]:
+        outcomes = []
+        for job in jobs:
+            announcer.make_room(job.size)
+            delivery = _Delivery(
+                job,
+                receive_count,
+                redriven,
+                lease_seconds,
+                config,
+                tasks,
+                now,
+                on_claim,
+                announcer,
+                message_id,
+                deadline,
             )
+            outcomes.append(_process_job(delivery))
+        return outcomes
+
+    if announcer is not None:
+        return process_jobs(announcer)
+    own = BatchAnnouncer(config.event_bus_name, config.results_bucket, tasks, now=now)
+    try:
+        outcomes = process_jobs(own)
+    finally:
+        own.publish()  # also when a later job failed: the finished ones are announced
+    for unannounced in own.take_unannounced().values():
+        raise RetryLaterError(
+            unannounced.task_id, unannounced.reason, unannounced.retry_after_seconds
         )
-        for job in jobs
-    ]
+    return outcomes
 
 
 def schedule_retry(
@@ -249,6 +284,9 @@ def _claim(delivery: _Delivery, upload: OpenedObject | None) -> Task | Outcome:
             if ahead is not None:
                 return ahead
         redrive = task.redrivable and delivery.redriven
+        if delivery.announcer.holds(task.task_id):
+            # A copy of a message this batch has already finished: announced with the batch.
+            return Outcome(OutcomeKind.SKIPPED, job.task_id, detail=f"task already {task.status}")
         if task.finished and task.event_pending and not redrive:
             return _announce_pending(task, delivery)
         if not task.claimable or (task.redrivable and not redrive):
@@ -317,7 +355,7 @@ def _hold_until_due(task: Task, delivery: _Delivery) -> Outcome | None:
     if wait <= config.timers.direct_max_seconds:
         moment = delivery.now()
         if delivery.tasks.mark_dispatched(task, moment, stale_before=isoformat(moment)):
-            message = task_message(task.task_id, task.bucket, task.key)
+            message = task_message(task.task_id, task.bucket, task.key, task.size)
             queues.send(config.queue_url, message, message_delay(run_at, moment))
         return Outcome(OutcomeKind.SKIPPED, task.task_id, detail=f"scheduled for {task.run_at}")
     return Outcome(OutcomeKind.SKIPPED, task.task_id, detail=f"scheduled for {task.run_at} (sweep)")
@@ -496,15 +534,9 @@ def _finished(
 
 
 def _announce(task: Task, delivery: _Delivery) -> None:
-    """Publish the finish; when that fails the message is kept and its redelivery publishes."""
-    config = delivery.config
-    try:
-        publish_finish(task, config.event_bus_name, config.results_bucket, delivery.tasks)
-    except TransientError as exc:
-        logger.warning("Task event not published", extra={"reason": exc.message})
-        # Retried once the publication lease has lapsed, so the redelivery can take it over.
-        delay = max(delivery.backoff(), task.event_lease - int(delivery.now().timestamp()) + 1)
-        raise RetryLaterError(task.task_id, exc.message, delay) from exc
+    """Hand the finish to the batch's announcer; if its publication fails, the message is kept
+    (until the publication lease has lapsed) and its redelivery publishes."""
+    delivery.announcer.hold(task, delivery.message_id, delivery.backoff())
 
 
 def _process_workbook(

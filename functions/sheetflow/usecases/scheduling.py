@@ -49,7 +49,8 @@ def sweep(config: SchedulerConfig, tasks: TaskRepository, now: datetime) -> Swee
             continue
         delay = message_delay(datetime.fromisoformat(task.run_at), now)
         try:
-            queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key), delay)
+            message = task_message(task.task_id, task.bucket, task.key, task.size)
+            queues.send(config.queue_url, message, delay)
         except TransientError as exc:
             failed += 1
             logger.warning(

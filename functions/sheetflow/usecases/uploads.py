@@ -77,7 +77,8 @@ def accept_upload(
         storage.put_upload(task.bucket, task.key, data, task.filename)
         if direct:
             delay = 0 if run_at is None else message_delay(run_at, now)
-            queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key), delay)
+            message = task_message(task.task_id, task.bucket, task.key, task.size)
+            queues.send(config.queue_url, message, delay)
     except TransientError as exc:
         _abandon(task, config, tasks, now, exc)
         raise

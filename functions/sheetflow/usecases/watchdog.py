@@ -149,7 +149,7 @@ def _requeue(task: Task, config: PipelineWatchConfig, tasks: TaskRepository, now
         return False  # re-queued before, or taken meanwhile
     extra = {"task_id": task.task_id, "queued_seconds": round(queued_seconds(task, now))}
     try:
-        queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key))
+        queues.send(config.queue_url, task_message(task.task_id, task.bucket, task.key, task.size))
     except TransientError as exc:
         # Recorded but not sent: it stays stalled and alarmed, and is not retried automatically.
         logger.error("Re-queueing a stalled task failed", extra={**extra, "reason": exc.message})

@@ -3,7 +3,10 @@
 Settling follows the Lambda integration exactly: a message whose outcomes came back (SUCCEEDED,
 FAILED, SKIPPED, IGNORED) is consumed and deleted; RetryLaterError keeps it and sets its
 visibility to the retry delay (the same backoff, through the same `schedule_retry`); any other
-exception leaves it to reappear after its visibility timeout, like a crashed invocation.
+exception leaves it to reappear after its visibility timeout, like a crashed invocation. As in
+the Lambda handler, the finishes of a received batch are announced together (`BatchAnnouncer`):
+a processed message is deleted once its finishes are on the bus, and kept for a retry when
+their announcement failed.
 
 A consumer stops on its own SIGTERM, on the supervisor's request, or when the supervisor dies. It
 ignores SIGINT: Ctrl-C reaches the whole process group, and the supervisor alone decides what it
@@ -38,6 +41,7 @@ from sheetflow.dal.queues import ReceivedMessage
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
 from sheetflow.observability import log_injected_fault, log_outcomes, logger, record_metrics
+from sheetflow.usecases.finishing import BatchAnnouncer, Unannounced
 from sheetflow.usecases.processing import (
     Outcome,
     OutcomeKind,
@@ -65,6 +69,16 @@ class Consumer:
         self._inflight = InFlight()
         self._tasks = TaskRepository(config.worker.table_name)
         self._metrics = Metrics(namespace=config.metrics_namespace)
+        self._announcer = BatchAnnouncer(
+            config.worker.event_bus_name,
+            config.worker.results_bucket,
+            self._tasks,
+            on_published=self._settle,
+        )
+        # Processed messages whose finishes are still held, and the announcements that failed
+        # (by message id) of messages not settled yet.
+        self._awaiting: list[tuple[ReceivedMessage, list[Outcome]]] = []
+        self._unannounced: dict[str, Unannounced] = {}
         self._heartbeat = Heartbeat(
             queue_url=config.queue_url,
             inflight=self._inflight,
@@ -86,7 +100,9 @@ class Consumer:
                 self._inflight.hold(messages)
                 self._board.set_held(self._slot, len(messages))
                 self._work_through(messages)
+                self._announce_batch()
         finally:
+            self._announce_batch()
             self._heartbeat.stop()
             self._hand_back(self._inflight.held())
 
@@ -133,6 +149,8 @@ class Consumer:
                 lease_seconds=self._config.lease_seconds,
                 redriven=message.redriven,
                 on_claim=self._inflight.record_claim,
+                announcer=self._announcer,
+                message_id=message.message_id,
             )
         except RetryLaterError as retry:
             self._inflight.drop(message)  # before the delay, so no heartbeat overrides it
@@ -144,9 +162,30 @@ class Consumer:
             logger.exception("Processing crashed", extra={"message_id": message.message_id})
         else:
             self._inflight.drop(message)
-            self._consume(message, outcomes)
-        finally:
-            self._metrics.flush_metrics()
+            self._awaiting.append((message, outcomes))
+            self._settle()
+
+    def _announce_batch(self) -> None:
+        """Announce what the batch still holds and settle its messages."""
+        self._announcer.publish()
+        self._settle()
+        # What is left belongs to messages already kept for their own retry.
+        self._unannounced.clear()
+
+    def _settle(self) -> None:
+        """Delete, or keep for a retry, each processed message whose finishes are not held."""
+        self._unannounced.update(self._announcer.take_unannounced())
+        awaiting, self._awaiting = self._awaiting, []
+        for message, outcomes in awaiting:
+            if self._announcer.waiting_on(message.message_id):
+                self._awaiting.append((message, outcomes))
+                continue
+            kept = self._unannounced.pop(message.message_id, None)
+            if kept is None:
+                self._consume(message, outcomes)
+            else:
+                retry = RetryLaterError(kept.task_id, kept.reason, kept.retry_after_seconds)
+                self._retry_later(message, retry)
 
     def _consume(self, message: ReceivedMessage, outcomes: list[Outcome]) -> None:
         try:
@@ -155,6 +194,7 @@ class Consumer:
             # Redelivered later, it finds the task finished and is consumed as a duplicate.
             logger.warning("Could not delete a processed message", extra={"reason": exc.message})
         record_metrics(self._metrics, outcomes)
+        self._metrics.flush_metrics()
         self._board.count(
             self._slot,
             processed=sum(outcome.kind is OutcomeKind.SUCCEEDED for outcome in outcomes),
@@ -170,6 +210,7 @@ class Consumer:
     def _retry_later(self, message: ReceivedMessage, retry: RetryLaterError) -> None:
         self._board.count(self._slot, retried=1)
         schedule_retry(self._config.queue_url, message.receipt_handle, retry, self._metrics)
+        self._metrics.flush_metrics()
 
     def _hand_back(self, messages: list[ReceivedMessage]) -> None:
         """Messages received but not started go straight back to the queue for other workers."""
