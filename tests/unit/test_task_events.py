@@ -197,38 +197,6 @@ def test_events_go_out_in_as_few_calls_as_the_limits_allow(stack: Stack) -> None
     assert delivered == {event.event_id for event in small + large}
 
 
-def finished_task(stack: Stack, kit: Kit) -> Task:
-    task = kit.store_task(stack, kit.workbook(), status=TaskStatus.SUCCEEDED, attempts=1)
-    pending = replace(task, event_pending=True, event_lease=int(NOW.timestamp()))
-    repository = TaskRepository(stack.table)
-    repository.delete_expired(task.task_id, "9999")
-    assert repository.create(pending)
-    return pending
-
-
-def test_marks_are_cleared_together_or_one_by_one_when_a_task_changed(
-    stack: Stack, kit: Kit
-) -> None:
-    # Given three finished tasks with pending events
-    repository = TaskRepository(stack.table)
-    first, second, third = (finished_task(stack, kit) for _ in range(3))
-    # When all three are cleared together
-    assert repository.mark_published_together([first, second, third]) == [True, True, True]
-    assert [
-        stored.event_pending
-        for t in (first, second, third)
-        if (stored := repository.get(t.task_id))
-    ] == [False] * 3
-    # Given three more, one of which a redrive has claimed since it finished
-    fourth, fifth, sixth = (finished_task(stack, kit) for _ in range(3))
-    repository.delete_expired(fifth.task_id, "9999")
-    assert repository.create(replace(fifth, status=TaskStatus.PROCESSING, attempts=2))
-    # When cleared together, the transaction fails, and each is cleared on its own
-    assert repository.mark_published_together([fourth, fifth, sixth]) == [True, False, True]
-    after = [repository.get(t.task_id) for t in (fourth, fifth, sixth)]
-    assert [task.event_pending for task in after if task] == [False, True, False]
-
-
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0

@@ -7,12 +7,12 @@ words, so every expression aliases every name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Attr, ConditionExpressionBuilder, Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from sheetflow.dal.clients import dynamodb_resource
@@ -429,43 +429,12 @@ class TaskRepository:
 
     def mark_published(self, task: Task) -> bool:
         """The finish of `task` (status and attempt as read) is on the bus: clear the flag."""
-        return self._conditional(
-            "UpdateItem", lambda: self._table.update_item(**self._published_update(task))
-        )
-
-    def mark_published_together(self, finished: Sequence[Task]) -> list[bool]:
-        """`mark_published` for several tasks (distinct, at most 100) in one transactional write.
-
-        A transaction writes nothing when one condition fails (a redrive claimed that task in
-        the meantime), so each task is then cleared on its own; the answer says, per task, which
-        flags were cleared. TransientError when DynamoDB could not be reached.
-        """
-        if len(finished) < 2:
-            return [self.mark_published(task) for task in finished]
-        updates = [
-            {"Update": _written_out({"TableName": self.table_name, **self._published_update(task)})}
-            for task in finished
-        ]
-        with dependency_call("TransactWriteItems"):
-            try:
-                # The resource's client serializes plain values, as the table's own calls do.
-                self._table.meta.client.transact_write_items(TransactItems=cast(Any, updates))
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-            else:
-                return [True] * len(finished)
-        return [self.mark_published(task) for task in finished]
-
-    def _published_update(self, task: Task) -> dict[str, Any]:
         condition = (
             Attr("status").eq(task.status.value)
             & Attr("attempts").eq(task.attempts)
             & Attr("event_pending").eq(True)
         )
-        return self._update_arguments(
-            task.task_id, {}, condition, remove=("event_pending", "event_lease")
-        )
+        return self._update(task.task_id, {}, condition, remove=("event_pending", "event_lease"))
 
     def delete_expired(self, task_id: str, created_before: str) -> None:
         """Delete the task if it is still expired; deleting a missing task is not an error."""
@@ -492,17 +461,6 @@ class TaskRepository:
         remove: tuple[str, ...] = (),
         event: Mapping[str, Any] | None = None,
     ) -> bool:
-        arguments = self._update_arguments(task_id, values, condition, remove, event)
-        return self._conditional("UpdateItem", lambda: self._table.update_item(**arguments))
-
-    @staticmethod
-    def _update_arguments(
-        task_id: str,
-        values: Mapping[str, Any],
-        condition: Any,
-        remove: tuple[str, ...] = (),
-        event: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
         # boto3's condition builder uses #n<i>/:v<i> placeholders: ours must differ.
         names = {f"#set{index}": name for index, name in enumerate(values)}
         assignments = ", ".join(f"{alias} = :set{index}" for index, alias in enumerate(names))
@@ -529,7 +487,7 @@ class TaskRepository:
         }
         if expression_values:
             arguments["ExpressionAttributeValues"] = expression_values
-        return arguments
+        return self._conditional("UpdateItem", lambda: self._table.update_item(**arguments))
 
     @staticmethod
     def _conditional(operation: str, call: Any) -> bool:
@@ -542,24 +500,6 @@ class TaskRepository:
                     return False
                 raise
         return True
-
-
-def _written_out(update: dict[str, Any]) -> dict[str, Any]:
-    """An update with its condition as an expression string: the SDK turns condition objects
-    into strings for a top-level UpdateItem only, not inside TransactWriteItems."""
-    built = ConditionExpressionBuilder().build_expression(update["ConditionExpression"])
-    return {
-        **update,
-        "ConditionExpression": built.condition_expression,
-        "ExpressionAttributeNames": {
-            **update.get("ExpressionAttributeNames", {}),
-            **built.attribute_name_placeholders,
-        },
-        "ExpressionAttributeValues": {
-            **update.get("ExpressionAttributeValues", {}),
-            **built.attribute_value_placeholders,
-        },
-    }
 
 
 def _owned_by(owner: str) -> Any:

@@ -9,7 +9,9 @@ publisher at a time, and only a publisher that stops between a successful PutEve
 the mark can cause a repeat, which carries the same `event_id`.
 
 A worker handling a batch of messages announces the batch's finishes together (`BatchAnnouncer`):
-one PutEvents per ten events and one write clearing their marks, instead of two calls per task.
+one PutEvents for up to ten events instead of one per task; each mark is then cleared on its own
+(a transactional write would clear them in one call, but the emulator's DynamoDB copies the
+whole table for every transaction, and fails some under concurrent writes).
 A finish waits only while small files are processed after it, and never past its message: a
 message is consumed only once its finishes are announced, so the guarantee above is unchanged.
 """
@@ -38,8 +40,6 @@ PUBLICATION_LEASE_SECONDS = 30
 # processed in well under a second) and the finish has waited less than MAX_HOLD_SECONDS.
 SMALL_FILE_BYTES = 256 * 1024
 MAX_HOLD_SECONDS = 2.0
-# The most marks one transactional write clears (DynamoDB's limit per transaction).
-_MARKS_PER_WRITE = 100
 
 
 def publication_lease(now: datetime) -> int:
@@ -125,7 +125,7 @@ class BatchAnnouncer:
     def hold(self, task: Task, message_id: str, backoff_seconds: int) -> None:
         """Announce the finish of `task` (as finished, holding the publication lease) later."""
         if self.holds(task.task_id):
-            self.publish()  # one transaction may not write one task twice
+            self.publish()  # its earlier finish goes out first
         self._held.append(_Held(task, message_id, backoff_seconds, self._clock()))
 
     def holds(self, task_id: str) -> bool:
@@ -164,8 +164,8 @@ class BatchAnnouncer:
             else:
                 logger.warning("Task event not published", extra={"reason": rejection})
                 self._keep(entry, rejection)
-        for start in range(0, len(published), _MARKS_PER_WRITE):
-            self._clear_marks(published[start : start + _MARKS_PER_WRITE])
+        for entry in published:
+            self._clear_mark(entry)
         self._on_published()
 
     def take_unannounced(self) -> dict[str, Unannounced]:
@@ -173,23 +173,20 @@ class BatchAnnouncer:
         unannounced, self._unannounced = self._unannounced, {}
         return unannounced
 
-    def _clear_marks(self, published: list[_Held]) -> None:
+    def _clear_mark(self, entry: _Held) -> None:
         try:
-            cleared = self._tasks.mark_published_together([entry.task for entry in published])
+            cleared = self._tasks.mark_published(entry.task)
         except TransientError as exc:
-            # The events are out; the marks stay, and the redeliveries publish them again (with
-            # the same event ids) once the leases lapse.
-            logger.warning("Task event marks not cleared", extra={"reason": exc.message})
-            for entry in published:
-                self._keep(entry, exc.message)
+            # The event is out; the mark stays, and the redelivery publishes it again (with the
+            # same event id) once the lease lapses.
+            logger.warning("Task event mark not cleared", extra={"reason": exc.message})
+            self._keep(entry, exc.message)
             return
-        for entry, done in zip(published, cleared, strict=True):
-            if not done:
-                # The task changed since (a redrive claimed it): the event was still this finish's.
-                logger.info(
-                    "Task changed after its event was published",
-                    extra={"task_id": entry.task.task_id},
-                )
+        if not cleared:
+            # The task changed since (a redrive claimed it): the event was still this finish's.
+            logger.info(
+                "Task changed after its event was published", extra={"task_id": entry.task.task_id}
+            )
 
     def _keep(self, entry: _Held, reason: str) -> None:
         lease_left = entry.task.event_lease - int(self._now().timestamp()) + 1
