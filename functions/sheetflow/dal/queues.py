@@ -20,7 +20,10 @@ from sheetflow.dal.errors import dependency_call, error_code
 from sheetflow.logic.messages import PARKED_ATTRIBUTE
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+    )
 
 # SQS takes at most ten entries per batch call.
 _BATCH_LIMIT = 10
@@ -111,9 +114,22 @@ def receive(
     ]
 
 
-def delete(queue_url: str, message: ReceivedMessage) -> None:
-    with dependency_call("DeleteMessage"):
-        sqs_client().delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
+def delete(queue_url: str, messages: Sequence[ReceivedMessage]) -> list[str]:
+    """Delete processed messages, ten per call; the ids SQS refused (a receipt handle that
+    expired because the message was delivered again meanwhile)."""
+    refused: list[str] = []
+    for start in range(0, len(messages), _BATCH_LIMIT):
+        chunk = messages[start : start + _BATCH_LIMIT]
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(index), "ReceiptHandle": message.receipt_handle}
+            for index, message in enumerate(chunk)
+        ]
+        with dependency_call("DeleteMessageBatch"):
+            response = sqs_client().delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        refused.extend(
+            chunk[int(failure["Id"])].message_id for failure in response.get("Failed", [])
+        )
+    return refused
 
 
 def set_visibility(queue_url: str, messages: Sequence[ReceivedMessage], seconds: int) -> list[str]:

@@ -194,13 +194,7 @@ class TaskRepository:
             condition = condition & Attr("error.code").is_in(sorted(REDRIVABLE_ERROR_CODES))
             # The redriven attempt finishes again and announces that finish instead.
             removed = ("error", "event_pending", "event_lease")
-        values = {
-            "status": TaskStatus.PROCESSING.value,
-            "attempts": task.attempts + 1,
-            "lease_until": lease_until,
-            "updated_at": isoformat(now),
-            "started_at": isoformat(now),
-        }
+        values = _claimed_values(task.attempts + 1, now, lease_until)
         started = timeline.event(timeline.CLAIMED, now, attempt=task.attempts + 1)
         if not self._update(task.task_id, values, condition, remove=removed, event=started):
             return None
@@ -213,6 +207,25 @@ class TaskRepository:
             started_at=isoformat(now),
             error=None,
         )
+
+    def claim_queued(self, task_id: str, now: datetime, lease_until: int) -> Task | None:
+        """QUEUED and never tried -> PROCESSING, attempt 1, without reading the task first: the
+        claimed task as stored, or None when it is in any other state (read it, then `claim`)."""
+        condition = Attr("status").eq(TaskStatus.QUEUED.value) & Attr("attempts").eq(0)
+        arguments = self._update_arguments(
+            task_id,
+            _claimed_values(1, now, lease_until),
+            condition,
+            event=timeline.event(timeline.CLAIMED, now, attempt=1),
+        )
+        with dependency_call("UpdateItem"):
+            try:
+                response = self._table.update_item(**arguments, ReturnValues="ALL_NEW")
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return None
+                raise
+        return task_from_item(response["Attributes"])
 
     def succeed(
         self,
@@ -461,6 +474,17 @@ class TaskRepository:
         remove: tuple[str, ...] = (),
         event: Mapping[str, Any] | None = None,
     ) -> bool:
+        arguments = self._update_arguments(task_id, values, condition, remove, event)
+        return self._conditional("UpdateItem", lambda: self._table.update_item(**arguments))
+
+    @staticmethod
+    def _update_arguments(
+        task_id: str,
+        values: Mapping[str, Any],
+        condition: Any,
+        remove: tuple[str, ...] = (),
+        event: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         # boto3's condition builder uses #n<i>/:v<i> placeholders: ours must differ.
         names = {f"#set{index}": name for index, name in enumerate(values)}
         assignments = ", ".join(f"{alias} = :set{index}" for index, alias in enumerate(names))
@@ -487,7 +511,7 @@ class TaskRepository:
         }
         if expression_values:
             arguments["ExpressionAttributeValues"] = expression_values
-        return self._conditional("UpdateItem", lambda: self._table.update_item(**arguments))
+        return arguments
 
     @staticmethod
     def _conditional(operation: str, call: Any) -> bool:
@@ -506,6 +530,16 @@ def _owned_by(owner: str) -> Any:
     """A client's tasks. A filter on the status index: DynamoDB still reads every client's items
     of the page; many clients with many tasks each would want an owner-keyed index instead."""
     return Attr("owner").eq(owner)
+
+
+def _claimed_values(attempt: int, now: datetime, lease_until: int) -> dict[str, Any]:
+    return {
+        "status": TaskStatus.PROCESSING.value,
+        "attempts": attempt,
+        "lease_until": lease_until,
+        "updated_at": isoformat(now),
+        "started_at": isoformat(now),
+    }
 
 
 def _event_due(event_lease: int) -> dict[str, Any]:

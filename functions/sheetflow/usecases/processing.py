@@ -270,6 +270,13 @@ def _claim(delivery: _Delivery, upload: OpenedObject | None) -> Task | Outcome:
             )
             if tasks.create(created):
                 return created
+        else:
+            # The usual task message: its task QUEUED and never tried, claimed by one write that
+            # returns it. Any other state is read and judged below.
+            moment = delivery.now()
+            queued = tasks.claim_queued(job.task_id, moment, delivery.lease_until(moment))
+            if queued is not None:
+                return queued
         task = tasks.get(job.task_id)
         if task is None:
             # A task message that outlived its task (cleanup): nothing to do.

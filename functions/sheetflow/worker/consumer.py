@@ -5,8 +5,8 @@ FAILED, SKIPPED, IGNORED) is consumed and deleted; RetryLaterError keeps it and 
 visibility to the retry delay (the same backoff, through the same `schedule_retry`); any other
 exception leaves it to reappear after its visibility timeout, like a crashed invocation. As in
 the Lambda handler, the finishes of a received batch are announced together (`BatchAnnouncer`):
-a processed message is deleted once its finishes are on the bus, and kept for a retry when
-their announcement failed.
+a processed message is deleted once its finishes are on the bus (the batch's messages with one
+DeleteMessageBatch), and kept for a retry when their announcement failed.
 
 A consumer stops on its own SIGTERM, on the supervisor's request, or when the supervisor dies. It
 ignores SIGINT: Ctrl-C reaches the whole process group, and the supervisor alone decides what it
@@ -176,36 +176,43 @@ class Consumer:
         """Delete, or keep for a retry, each processed message whose finishes are not held."""
         self._unannounced.update(self._announcer.take_unannounced())
         awaiting, self._awaiting = self._awaiting, []
+        consumed = []
         for message, outcomes in awaiting:
             if self._announcer.waiting_on(message.message_id):
                 self._awaiting.append((message, outcomes))
                 continue
             kept = self._unannounced.pop(message.message_id, None)
             if kept is None:
-                self._consume(message, outcomes)
+                consumed.append((message, outcomes))
             else:
                 retry = RetryLaterError(kept.task_id, kept.reason, kept.retry_after_seconds)
                 self._retry_later(message, retry)
+        if consumed:
+            self._consume(consumed)
 
-    def _consume(self, message: ReceivedMessage, outcomes: list[Outcome]) -> None:
+    def _consume(self, consumed: list[tuple[ReceivedMessage, list[Outcome]]]) -> None:
         try:
-            queues.delete(self._config.queue_url, message)
+            refused = queues.delete(self._config.queue_url, [message for message, _ in consumed])
         except TransientError as exc:
-            # Redelivered later, it finds the task finished and is consumed as a duplicate.
-            logger.warning("Could not delete a processed message", extra={"reason": exc.message})
-        record_metrics(self._metrics, outcomes)
+            # Redelivered later, they find their tasks finished and are consumed as duplicates.
+            logger.warning("Could not delete processed messages", extra={"reason": exc.message})
+        else:
+            if refused:
+                logger.warning("Processed messages not deleted", extra={"message_ids": refused})
+        for message, outcomes in consumed:
+            record_metrics(self._metrics, outcomes)
+            self._board.count(
+                self._slot,
+                processed=sum(outcome.kind is OutcomeKind.SUCCEEDED for outcome in outcomes),
+                failed=sum(outcome.kind is OutcomeKind.FAILED for outcome in outcomes),
+            )
+            log_outcomes(
+                outcomes,
+                message_id=message.message_id,
+                receive_count=message.receive_count,
+                pid=os.getpid(),
+            )
         self._metrics.flush_metrics()
-        self._board.count(
-            self._slot,
-            processed=sum(outcome.kind is OutcomeKind.SUCCEEDED for outcome in outcomes),
-            failed=sum(outcome.kind is OutcomeKind.FAILED for outcome in outcomes),
-        )
-        log_outcomes(
-            outcomes,
-            message_id=message.message_id,
-            receive_count=message.receive_count,
-            pid=os.getpid(),
-        )
 
     def _retry_later(self, message: ReceivedMessage, retry: RetryLaterError) -> None:
         self._board.count(self._slot, retried=1)
