@@ -252,6 +252,27 @@ def test_a_limit_the_listing_accepts_is_one_the_document_allows(value: str) -> N
 
 
 @pytest.mark.parametrize(
+    "value", ["", "QUEUED", "queued", "Queued", "FAILED", "failed", "\u017fucceeded", "DONE", " "]
+)
+def test_a_status_the_listing_accepts_is_one_the_document_allows(value: str) -> None:
+    # Upper and lower case are both documented; anything else the API takes would fail the
+    # contract fuzz test's negative run.
+    document = openapi.document("https://example.com")
+    (status,) = [
+        parameter
+        for parameter in document["paths"]["/tasks"]["get"]["parameters"]
+        if parameter["name"] == "status"
+    ]
+    allowed = Draft202012Validator(status["schema"]).is_valid(value)
+    try:
+        listing.parse_status(value)
+    except RequestRejectedError:
+        assert not allowed
+    else:
+        assert allowed
+
+
+@pytest.mark.parametrize(
     "case",
     [
         ("PUT", "/uploads", "/uploads", "POST"),

@@ -37,16 +37,20 @@ class PageCursor:
     start_key: dict[str, str] | None = None
 
 
+def status_spellings() -> list[str]:
+    """The values the status filter takes: each status's name in upper or in lower case."""
+    return [spelling for status in TaskStatus for spelling in (status.value, status.value.lower())]
+
+
 def parse_status(value: str | None) -> TaskStatus | None:
     if value is None or value == "":
         return None
-    try:
+    if value in status_spellings():
         return TaskStatus(value.upper())
-    except ValueError:
-        allowed = ", ".join(status.value for status in TaskStatus)
-        raise RequestRejectedError(
-            "INVALID_STATUS", f"Unknown status {value!r}: use one of {allowed}."
-        ) from None
+    allowed = ", ".join(status.value for status in TaskStatus)
+    raise RequestRejectedError(
+        "INVALID_STATUS", f"Unknown status {value!r}: use one of {allowed} (or lower case)."
+    )
 
 
 def parse_limit(value: str | None) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sheetflow.logic import idempotency
 from sheetflow.logic.export import SUPPORTED_OUTPUTS
-from sheetflow.logic.listing import DEFAULT_LIMIT, MAX_LIMIT
+from sheetflow.logic.listing import DEFAULT_LIMIT, MAX_LIMIT, status_spellings
 from sheetflow.logic.recent import ORDER_BY_STATUS, ORDER_NEWEST
 from sheetflow.logic.task import TaskStatus
 
@@ -134,8 +134,8 @@ _UPLOAD_QUERY = [
 _LIST_QUERY = [
     _query(
         "status",
-        "Only tasks in this status (empty: every status).",
-        enum=["", *(status.value for status in TaskStatus)],
+        "Only tasks in this status, in upper or lower case (empty: every status).",
+        enum=["", *status_spellings()],
     ),
     _query(
         "limit",
