@@ -167,17 +167,17 @@ def process_message(
         for job in jobs:
             announcer.make_room(job.size)
             delivery = _Delivery(
-                job,
-                receive_count,
-                redriven,
-                lease_seconds,
-                config,
-                tasks,
-                now,
-                on_claim,
-                announcer,
-                message_id,
-                deadline,
+                job=job,
+                receive_count=receive_count,
+                redriven=redriven,
+                lease_seconds=lease_seconds,
+                config=config,
+                tasks=tasks,
+                now=now,
+                on_claim=on_claim,
+                announcer=announcer,
+                message_id=message_id,
+                deadline=deadline,
             )
             outcomes.append(_process_job(delivery))
         return outcomes
