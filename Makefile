@@ -72,9 +72,10 @@ screenshot: install ## regenerate docs/images/dashboard.png: the demo's tasks as
 	@SHEETFLOW_README_SCREENSHOT=docs/images/dashboard.png $(VENV)/pytest tests/browser \
 		-k "the_demo_tasks_are_shown"
 
-bench: deploy ## benchmarks of the local AWS and the pipeline: figures printed and kept in .local/bench/report.md (+ .json)
+bench: deploy ## benchmarks of the local AWS, the pipeline and the reader: figures printed and kept in .local/bench/report.md (+ .json)
 	@$(PYTHON) -m benchmarks.platform
 	@$(PYTHON) -m benchmarks.pipeline
+	@$(PYTHON) -m benchmarks.reader
 
 bench-worker: deploy ## the standalone worker against python-rq on the same workload
 	@$(PYTHON) -m benchmarks.worker_vs_rq
