@@ -36,16 +36,15 @@ def put_task_events(bus_name: str, events: Sequence[TaskEvent]) -> list[str | No
     each entry's own error counts as well as the call's.
     """
     outcomes: list[str | None] = []
-    for chunk in _chunks([_entry(bus_name, event) for event in events]):
-        chunk_events = events[len(outcomes) : len(outcomes) + len(chunk)]
+    for chunk in _chunks([(event, _entry(bus_name, event)) for event in events]):
         try:
             with dependency_call("PutEvents"):
-                response = events_client().put_events(Entries=chunk)
+                response = events_client().put_events(Entries=[entry for _, entry in chunk])
         except TransientError as exc:
             outcomes.extend(exc.message for _ in chunk)
             continue
         answers = response.get("Entries", [])
-        for index, event in enumerate(chunk_events):
+        for index, (event, _) in enumerate(chunk):
             answer = answers[index] if index < len(answers) else {"ErrorCode": "NoAnswer"}
             if "ErrorCode" in answer or "EventId" not in answer:
                 outcomes.append(
@@ -72,15 +71,16 @@ def _entry_bytes(entry: PutEventsRequestEntryTypeDef) -> int:
     return _ENTRY_TIME_BYTES + sum(len(part.encode()) for part in parts)
 
 
-def _chunks(
-    entries: list[PutEventsRequestEntryTypeDef],
-) -> list[list[PutEventsRequestEntryTypeDef]]:
-    """Consecutive runs of entries, each within one call's limits (an entry too large for any
-    call goes alone, and EventBridge's refusal reaches its task)."""
-    chunks: list[list[PutEventsRequestEntryTypeDef]] = []
+_Pair = tuple[TaskEvent, "PutEventsRequestEntryTypeDef"]
+
+
+def _chunks(pairs: list[_Pair]) -> list[list[_Pair]]:
+    """Consecutive runs of events with their entries, each within one call's limits (an entry
+    too large for any call goes alone, and EventBridge's refusal reaches its task)."""
+    chunks: list[list[_Pair]] = []
     size = 0
-    for entry in entries:
-        entry_size = _entry_bytes(entry)
+    for pair in pairs:
+        entry_size = _entry_bytes(pair[1])
         if (
             not chunks
             or len(chunks[-1]) == PUT_EVENTS_MAX_ENTRIES
@@ -88,7 +88,7 @@ def _chunks(
         ):
             chunks.append([])
             size = 0
-        chunks[-1].append(entry)
+        chunks[-1].append(pair)
         size += entry_size
     return chunks
 

@@ -4,9 +4,9 @@ and visibility calls (the Lambda's event source mapping makes those for it)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -115,21 +115,17 @@ def receive(
 
 
 def delete(queue_url: str, messages: Sequence[ReceivedMessage]) -> list[str]:
-    """Delete processed messages, ten per call; the ids SQS refused (a receipt handle that
-    expired because the message was delivered again meanwhile)."""
-    refused: list[str] = []
-    for start in range(0, len(messages), _BATCH_LIMIT):
-        chunk = messages[start : start + _BATCH_LIMIT]
+    """Delete processed messages; the ids SQS refused (a receipt handle that expired because the
+    message was delivered again meanwhile)."""
+
+    def delete_chunk(chunk: Sequence[ReceivedMessage]) -> Mapping[str, Any]:
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(index), "ReceiptHandle": message.receipt_handle}
             for index, message in enumerate(chunk)
         ]
-        with dependency_call("DeleteMessageBatch"):
-            response = sqs_client().delete_message_batch(QueueUrl=queue_url, Entries=entries)
-        refused.extend(
-            chunk[int(failure["Id"])].message_id for failure in response.get("Failed", [])
-        )
-    return refused
+        return sqs_client().delete_message_batch(QueueUrl=queue_url, Entries=entries)
+
+    return _in_batches(messages, "DeleteMessageBatch", delete_chunk)
 
 
 def set_visibility(queue_url: str, messages: Sequence[ReceivedMessage], seconds: int) -> list[str]:
@@ -137,9 +133,8 @@ def set_visibility(queue_url: str, messages: Sequence[ReceivedMessage], seconds:
 
     Returns the ids SQS refused, typically messages deleted or already visible again meanwhile.
     """
-    refused: list[str] = []
-    for start in range(0, len(messages), _BATCH_LIMIT):
-        chunk = messages[start : start + _BATCH_LIMIT]
+
+    def change_chunk(chunk: Sequence[ReceivedMessage]) -> Mapping[str, Any]:
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {
                 "Id": str(index),
@@ -148,12 +143,26 @@ def set_visibility(queue_url: str, messages: Sequence[ReceivedMessage], seconds:
             }
             for index, message in enumerate(chunk)
         ]
-        with dependency_call("ChangeMessageVisibilityBatch"):
-            response = sqs_client().change_message_visibility_batch(
-                QueueUrl=queue_url, Entries=entries
-            )
-        failures = response.get("Failed", [])
-        refused.extend(chunk[int(failure["Id"])].message_id for failure in failures)
+        return sqs_client().change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+
+    return _in_batches(messages, "ChangeMessageVisibilityBatch", change_chunk)
+
+
+def _in_batches(
+    messages: Sequence[ReceivedMessage],
+    operation: str,
+    call: Callable[[Sequence[ReceivedMessage]], Mapping[str, Any]],
+) -> list[str]:
+    """Run a batch call over the messages, at most _BATCH_LIMIT per call, each entry's Id its
+    index in the call; the ids of the messages SQS refused."""
+    refused: list[str] = []
+    for start in range(0, len(messages), _BATCH_LIMIT):
+        chunk = messages[start : start + _BATCH_LIMIT]
+        with dependency_call(operation):
+            response = call(chunk)
+        refused.extend(
+            chunk[int(failure["Id"])].message_id for failure in response.get("Failed", [])
+        )
     return refused
 
 

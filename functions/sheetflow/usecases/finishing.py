@@ -28,7 +28,7 @@ from aws_lambda_powertools import Logger
 from sheetflow.dal.events import put_task_event, put_task_events
 from sheetflow.dal.tasks import TaskRepository
 from sheetflow.logic.errors import TransientError
-from sheetflow.logic.events import task_event
+from sheetflow.logic.events import TaskEvent, task_event
 from sheetflow.logic.task import Task
 
 logger = Logger(child=True)
@@ -53,6 +53,12 @@ def publish_finish(task: Task, bus_name: str, results_bucket: str, tasks: TaskRe
     """
     event = task_event(task, results_bucket)
     put_task_event(bus_name, event)
+    _record_published(task, event, tasks)
+
+
+def _record_published(task: Task, event: TaskEvent, tasks: TaskRepository) -> None:
+    """The event of `task` is on the bus: log it and clear the pending mark (TransientError when
+    the mark could not be cleared; it then stays, and a redelivery publishes again)."""
     logger.info(
         "Task event published",
         extra={
@@ -149,44 +155,22 @@ class BatchAnnouncer:
             return
         events = [task_event(entry.task, self._results_bucket) for entry in held]
         rejections = put_task_events(self._bus_name, events)
-        published = []
         for entry, event, rejection in zip(held, events, rejections, strict=True):
-            if rejection is None:
-                published.append(entry)
-                logger.info(
-                    "Task event published",
-                    extra={
-                        "task_id": entry.task.task_id,
-                        "detail_type": event.detail_type,
-                        "event_id": event.event_id,
-                    },
-                )
-            else:
+            if rejection is not None:
                 logger.warning("Task event not published", extra={"reason": rejection})
                 self._keep(entry, rejection)
-        for entry in published:
-            self._clear_mark(entry)
+                continue
+            try:
+                _record_published(entry.task, event, self._tasks)
+            except TransientError as exc:
+                logger.warning("Task event mark not cleared", extra={"reason": exc.message})
+                self._keep(entry, exc.message)
         self._on_published()
 
     def take_unannounced(self) -> dict[str, Unannounced]:
         """By message id, the messages to keep since the last call (the longest delay of each)."""
         unannounced, self._unannounced = self._unannounced, {}
         return unannounced
-
-    def _clear_mark(self, entry: _Held) -> None:
-        try:
-            cleared = self._tasks.mark_published(entry.task)
-        except TransientError as exc:
-            # The event is out; the mark stays, and the redelivery publishes it again (with the
-            # same event id) once the lease lapses.
-            logger.warning("Task event mark not cleared", extra={"reason": exc.message})
-            self._keep(entry, exc.message)
-            return
-        if not cleared:
-            # The task changed since (a redrive claimed it): the event was still this finish's.
-            logger.info(
-                "Task changed after its event was published", extra={"task_id": entry.task.task_id}
-            )
 
     def _keep(self, entry: _Held, reason: str) -> None:
         lease_left = entry.task.event_lease - int(self._now().timestamp()) + 1
